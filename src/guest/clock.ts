@@ -12,6 +12,8 @@ import { performance } from 'node:perf_hooks';
 export class VirtualClock {
   private readonly startMs = performance.now();
   private instructions: (() => number) | null = null;
+  /** Idle time skipped in instruction-count mode, where halting runs no instructions. */
+  private idleNs = 0;
 
   constructor(private readonly nsPerInstruction = 0) {}
 
@@ -26,7 +28,15 @@ export class VirtualClock {
 
   /** Nanoseconds since the guest started (a double: exact up to 104 days). */
   nowNs(): number {
-    if (this.instructions) return this.instructions() * this.nsPerInstruction;
+    if (this.instructions) return this.instructions() * this.nsPerInstruction + this.idleNs;
     return (performance.now() - this.startMs) * 1e6;
+  }
+
+  /**
+   * A halted guest waits for `deadlineNs`. Host time passes by itself; an
+   * instruction-count clock would never get there, so it jumps.
+   */
+  idleUntil(deadlineNs: number): void {
+    if (this.instructions) this.idleNs += Math.max(0, deadlineNs - this.nowNs());
   }
 }

@@ -24,21 +24,29 @@ interface Range {
  */
 export class IoBus {
   private readonly portOwner = new Int16Array(0x10000).fill(-1);
-  private readonly ports: Range[] = [];
+  private readonly ports: (Range | undefined)[] = [];
+  /** Indexes of unregistered ranges, reused so devices that move often (BARs) never exhaust them. */
+  private readonly freePortSlots: number[] = [];
   private readonly mmio: Range[] = [];
 
   registerPorts(start: number, length: number, device: BusDevice): void {
     for (let p = start; p < start + length; p++) {
       if (this.portOwner[p] !== -1) throw new Error(`port 0x${p.toString(16)} is already claimed`);
     }
-    const index = this.ports.push({ start, length, device }) - 1;
+    const range = { start, length, device };
+    let index = this.freePortSlots.pop();
+    if (index === undefined) index = this.ports.push(range) - 1;
+    else this.ports[index] = range;
     this.portOwner.fill(index, start, start + length);
   }
 
   unregisterPorts(device: BusDevice): void {
-    for (const r of this.ports) {
-      if (r.device === device) this.portOwner.fill(-1, r.start, r.start + r.length);
-    }
+    this.ports.forEach((r, index) => {
+      if (r?.device !== device) return;
+      this.portOwner.fill(-1, r.start, r.start + r.length);
+      this.ports[index] = undefined;
+      this.freePortSlots.push(index);
+    });
   }
 
   registerMmio(start: number, length: number, device: BusDevice): void {
@@ -58,14 +66,14 @@ export class IoBus {
   in(port: number, size: AccessSize): number {
     const i = this.portOwner[port & 0xffff];
     if (i < 0) return size === 1 ? 0xff : size === 2 ? 0xffff : 0xffffffff;
-    const r = this.ports[i];
+    const r = this.ports[i]!;
     return r.device.read(port - r.start, size);
   }
 
   out(port: number, size: AccessSize, value: number): void {
     const i = this.portOwner[port & 0xffff];
     if (i < 0) return;
-    const r = this.ports[i];
+    const r = this.ports[i]!;
     r.device.write(port - r.start, size, value);
   }
 

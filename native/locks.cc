@@ -1,0 +1,58 @@
+// fcntl byte-range locks, one byte each: the shared network file's slots.
+// The kernel drops a process's locks when it dies, however it dies, which is
+// exactly the property the slot allocation relies on.
+#include "errors.h"
+#include "families.h"
+
+#include <fcntl.h>
+
+namespace {
+
+struct flock OneByte(short type, int64_t offset) {
+  struct flock fl = {};
+  fl.l_type = type;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = offset;
+  fl.l_len = 1;
+  return fl;
+}
+
+std::string Where(int fd, int64_t offset) { return DescribeFd(fd) + " byte " + std::to_string(offset); }
+
+// tryLock(fd, offset) -> true if we now hold the write lock, false if another
+// process holds a lock on that byte.
+Napi::Value TryLock(const Napi::CallbackInfo& info) {
+  int fd = ArgInt(info, 0, "fd");
+  int64_t offset = ArgInt64(info, 1, "offset");
+  struct flock fl = OneByte(F_WRLCK, offset);
+  if (fcntl(fd, F_SETLK, &fl) == 0) return Napi::Boolean::New(info.Env(), true);
+  if (errno == EAGAIN || errno == EACCES) return Napi::Boolean::New(info.Env(), false);
+  ThrowErrno(info.Env(), errno, "fcntl(F_SETLK)", Where(fd, offset));
+}
+
+// lockHolder(fd, offset) -> pid of a process holding a lock that would block
+// our write lock, or 0. Our own locks never block us, so this is only
+// meaningful for other processes' locks.
+Napi::Value LockHolder(const Napi::CallbackInfo& info) {
+  int fd = ArgInt(info, 0, "fd");
+  int64_t offset = ArgInt64(info, 1, "offset");
+  struct flock fl = OneByte(F_WRLCK, offset);
+  if (fcntl(fd, F_GETLK, &fl) != 0) ThrowErrno(info.Env(), errno, "fcntl(F_GETLK)", Where(fd, offset));
+  return Napi::Number::New(info.Env(), fl.l_type == F_UNLCK ? 0 : fl.l_pid);
+}
+
+Napi::Value Unlock(const Napi::CallbackInfo& info) {
+  int fd = ArgInt(info, 0, "fd");
+  int64_t offset = ArgInt64(info, 1, "offset");
+  struct flock fl = OneByte(F_UNLCK, offset);
+  if (fcntl(fd, F_SETLK, &fl) != 0) ThrowErrno(info.Env(), errno, "fcntl(F_SETLK, F_UNLCK)", Where(fd, offset));
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void InitLocks(Napi::Env env, Napi::Object exports) {
+  exports.Set("tryLock", Napi::Function::New(env, TryLock, "tryLock"));
+  exports.Set("lockHolder", Napi::Function::New(env, LockHolder, "lockHolder"));
+  exports.Set("unlock", Napi::Function::New(env, Unlock, "unlock"));
+}

@@ -1,0 +1,136 @@
+/**
+ * Boot benchmark: seconds from start to the busybox prompt for lguest and for
+ * QEMU's TCG on the same kernel and initramfs, measured in the same run so
+ * that the ratio means something on a shared, noisy machine; then the host
+ * CPU an idle lguest guest costs at its prompt.
+ *
+ *   node dist/scripts/bench-boot.js [--runs N] [--idle-seconds S] [--no-qemu]
+ *
+ * Needs scripts/setup (the guest image) and, for the peer, qemu-system-x86.
+ */
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
+
+const root = path.join(__dirname, '..', '..');
+const kernel = path.join(root, '.cache/guest/vmlinuz');
+const initrd = path.join(root, '.cache/guest/initramfs.gz');
+/** The prompt of the guest image's shell (scripts/guest-image/init). */
+const PROMPT = '/ # ';
+const BOOT_TIMEOUT_MS = 15 * 60 * 1000;
+
+interface Args {
+  runs: number;
+  idleSeconds: number;
+  qemu: boolean;
+}
+
+function parse(argv: string[]): Args {
+  const args: Args = { runs: 1, idleSeconds: 30, qemu: true };
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--runs') args.runs = Number(argv[++i]);
+    else if (argv[i] === '--idle-seconds') args.idleSeconds = Number(argv[++i]);
+    else if (argv[i] === '--no-qemu') args.qemu = false;
+    else throw new Error(`bench-boot: unknown argument ${argv[i]}`);
+  }
+  return args;
+}
+
+/** Starts a guest and resolves with the seconds until its console shows the prompt. */
+function untilPrompt(child: ChildProcess, label: string): Promise<number> {
+  const start = performance.now();
+  let seen = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${label}: no prompt within ${BOOT_TIMEOUT_MS / 1000} s`)), BOOT_TIMEOUT_MS);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      seen = (seen + chunk.toString('latin1')).slice(-4096);
+      if (seen.includes(PROMPT)) {
+        clearTimeout(timer);
+        resolve((performance.now() - start) / 1000);
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${label} exited (${code}) before its prompt; last output:\n${seen.slice(-800)}`));
+    });
+  });
+}
+
+function stopped(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+  });
+}
+
+/** User + system CPU seconds of a process and its children (the waker), from /proc. */
+function cpuSeconds(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  const children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+  return ticks / clockTicks + children.reduce((sum, c) => sum + cpuSeconds(Number(c)), 0);
+}
+
+const clockTicks = Number(spawnSync('getconf', ['CLK_TCK']).stdout.toString());
+
+async function bootLguest(idleSeconds: number): Promise<{ seconds: number; idleCpu: number }> {
+  const child = spawn(process.execPath, [path.join(root, 'bin/lguest'), `--initrd=${initrd}`, '256', kernel], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  try {
+    const seconds = await untilPrompt(child, 'lguest');
+    let idleCpu = NaN;
+    if (idleSeconds > 0) {
+      // Let the shell settle, then count the CPU of the launcher and its waker.
+      await new Promise((r) => setTimeout(r, 2000));
+      const before = cpuSeconds(child.pid!);
+      await new Promise((r) => setTimeout(r, idleSeconds * 1000));
+      idleCpu = (cpuSeconds(child.pid!) - before) / idleSeconds;
+    }
+    child.stdin!.write('poweroff -f\n');
+    await Promise.race([stopped(child), new Promise((r) => setTimeout(r, 30_000))]);
+    return { seconds, idleCpu };
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
+async function bootQemu(): Promise<number> {
+  const child = spawn(
+    'qemu-system-i386',
+    ['-accel', 'tcg', '-m', '256', '-nographic', '-no-reboot', '-kernel', kernel, '-initrd', initrd, '-append', 'console=ttyS0 acpi=off'],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  try {
+    return await untilPrompt(child, 'qemu-system-i386');
+  } finally {
+    child.kill('SIGKILL');
+    await stopped(child);
+  }
+}
+
+async function main(): Promise<void> {
+  const args = parse(process.argv.slice(2));
+  for (const f of [kernel, initrd]) {
+    if (!fs.existsSync(f)) throw new Error(`bench-boot: ${f} is missing: run scripts/setup first`);
+  }
+  if (args.qemu && spawnSync('qemu-system-i386', ['--version']).status !== 0) {
+    throw new Error('bench-boot: qemu-system-i386 is missing: apt-get install qemu-system-x86 (or pass --no-qemu)');
+  }
+  for (let run = 1; run <= args.runs; run++) {
+    const ours = await bootLguest(args.idleSeconds);
+    let line = `run ${run}: lguest ${ours.seconds.toFixed(1)} s to prompt`;
+    if (args.qemu) {
+      const peer = await bootQemu();
+      line += `, qemu-system-i386 (tcg) ${peer.toFixed(1)} s, ratio ${(ours.seconds / peer).toFixed(2)}`;
+    }
+    if (args.idleSeconds > 0) line += `; idle guest ${(ours.idleCpu * 100).toFixed(2)}% of one host core over ${args.idleSeconds} s`;
+    console.log(line);
+  }
+}
+
+main().catch((e: Error) => {
+  console.error(e.message);
+  process.exit(1);
+});

@@ -1,0 +1,520 @@
+import { GuestMemory } from '../memory';
+import { IoBus } from '../io-bus';
+import { InterruptLine } from '../interrupts';
+import { VirtualClock } from '../clock';
+import { BootState } from '../boot-state';
+import { GuestError } from '../guest-error';
+import { eflagsOf, FlagState, L } from './alu';
+import { BlockCache } from './block-cache';
+import { R, STRIDE } from './decoder';
+import { deliverEvent, Src } from './delivery';
+import { dumpState } from './dump';
+import { execBlock } from './exec';
+import { FAULT, Vec } from './fault';
+import { FIXED_ONE, IF, IOPL, TF, WRITABLE } from './flags';
+import { Fpu, FpuHost } from './fpu/fpu';
+import { Mmu, MmuHost } from './mmu';
+import { CR0_ET, CR0_NE, CR0_PE, CR0_PG, CR0_WP, CR4_PGE, CR4_PSE, CS, ES, SS, DS, FS, GS } from './control';
+import { loadBootSegment, segCheck } from './segments';
+
+export const enum RunExit {
+  Budget = 0,
+  Halt = 1,
+}
+
+/**
+ * An i386 CPU of the P6 family, interpreted.
+ *
+ * The run loop looks up the decoded block at CS:EIP (block-cache.ts), runs it
+ * with the big switch in exec.ts, and between blocks samples the interrupt
+ * line. Guest faults unwind to run() as the preallocated FAULT object and are
+ * delivered through the IDT there (delivery.ts); a fault while delivering a
+ * double fault ends the guest with a GuestError.
+ *
+ * State is kept in numeric fields and typed arrays; the fields below that
+ * are not part of the public contract are still public because exec.ts and
+ * its helper modules work on them directly.
+ */
+export class Cpu implements FlagState, MmuHost {
+  /** General registers in encoding order: EAX ECX EDX EBX ESP EBP ESI EDI. */
+  readonly regs = new Int32Array(8);
+  eip = 0;
+
+  // EFLAGS, with the arithmetic flags computed lazily (alu.ts).
+  flags = FIXED_ONE;
+  lop = 0;
+  lres = 0;
+  la = 0;
+  lb = 0;
+  lc = 0;
+
+  // Segment registers ES CS SS DS FS GS: the visible selector and the hidden
+  // descriptor cache. segFlags keeps descriptor bits 8-23 of the high dword
+  // (type, S, DPL, P, AVL, D/B, G), the layout LAR returns; 0 = unusable.
+  readonly segSel = new Int32Array(6);
+  readonly segBase = new Int32Array(6);
+  readonly segLimit = new Float64Array(6);
+  readonly segFlags = new Int32Array(6);
+  /** Highest offset an access may end at and pass with one compare; -1 sends it to segCheck(). */
+  readonly segRLim = new Float64Array(6);
+  readonly segWLim = new Float64Array(6);
+  /** CS.D: 1 for a 32-bit code segment. */
+  csD = 1;
+  /** SS.B: 32-bit stack pointer. */
+  ss32 = true;
+  ssMask = -1;
+  cpl = 0;
+
+  private cr0v = CR0_ET;
+  cr2 = 0;
+  private cr3v = 0;
+  private cr4v = 0;
+  readonly dr = new Int32Array(8);
+  gdtBase = 0;
+  gdtLimit = 0xffff;
+  idtBase = 0;
+  idtLimit = 0x3ff;
+  ldtSel = 0;
+  ldtBase = 0;
+  ldtLimit = -1;
+  trSel = 0;
+  trBase = 0;
+  trLimit = -1;
+  /** Type field of the TSS descriptor in TR (0xB busy 32-bit, 0x3 busy 16-bit). */
+  trType = 0;
+
+  sysenterCs = 0;
+  sysenterEsp = 0;
+  sysenterEip = 0;
+  /** TSC = virtual-clock nanoseconds + tscOffset (a 1 GHz TSC; wrmsr 0x10 moves it). */
+  tscOffset = 0;
+
+  /** hlt executed; waiting for an interrupt. */
+  halted = false;
+  /** The previous instruction was sti / mov ss / pop ss: no interrupt before the next one. */
+  shadow = false;
+
+  /** Instructions retired since start. */
+  instructionCount = 0;
+  /** Record of the running instruction, -1 between blocks. */
+  ip = -1;
+  blockStart = 0;
+  blockEip = 0;
+  blockId = -1;
+  /** Set by interrupt delivery: an instruction that delivered an event does not single-step trap. */
+  delivered = false;
+
+  // Scratch for descriptor reads (segments.ts), so none allocate.
+  dLo = 0;
+  dHi = 0;
+  dAddr = 0;
+
+  readonly mmu: Mmu;
+  readonly cache: BlockCache;
+  readonly code: Int32Array;
+  readonly fpu: Fpu;
+  log: (msg: string) => void = () => {};
+
+  private readonly fetchNext = (lin: number): number => this.mmu.translate(lin, false, this.mmu.user);
+
+  constructor(
+    readonly mem: GuestMemory,
+    readonly bus: IoBus,
+    readonly intr: InterruptLine,
+    readonly clock: VirtualClock,
+  ) {
+    this.mmu = new Mmu(mem, bus, this);
+    this.cache = new BlockCache(this.mmu);
+    this.code = this.cache.code;
+    this.fpu = new Fpu(new FpuBridge(this));
+    clock.followInstructions(() => this.retired());
+    for (let i = 0; i < 6; i++) this.setSeg(i, 0, 0, 0xffff, 0x9300);
+  }
+
+  // ---- public state access ---------------------------------------------------
+
+  get cr0(): number {
+    return this.cr0v;
+  }
+  set cr0(v: number) {
+    const changed = this.cr0v ^ v;
+    this.cr0v = v | CR0_ET;
+    this.mmu.setControl(this.cr0v, this.cr3v, this.cr4v);
+    if (changed & (CR0_PG | CR0_WP | CR0_PE)) this.mmu.flush(false);
+  }
+
+  get cr3(): number {
+    return this.cr3v;
+  }
+  set cr3(v: number) {
+    this.cr3v = v;
+    this.mmu.setControl(this.cr0v, this.cr3v, this.cr4v);
+    this.mmu.flush(true);
+  }
+
+  get cr4(): number {
+    return this.cr4v;
+  }
+  set cr4(v: number) {
+    const changed = this.cr4v ^ v;
+    this.cr4v = v;
+    this.mmu.setControl(this.cr0v, this.cr3v, this.cr4v);
+    if (changed & (CR4_PSE | CR4_PGE)) this.mmu.flush(false);
+  }
+
+  getEflags(): number {
+    return eflagsOf(this) | FIXED_ONE;
+  }
+
+  setEflags(value: number): void {
+    this.flags = (value & WRITABLE) | FIXED_ONE;
+    this.lop = L.NONE;
+  }
+
+  getSegment(i: number): { selector: number; base: number; limit: number; flags: number } {
+    return { selector: this.segSel[i], base: this.segBase[i] >>> 0, limit: this.segLimit[i], flags: this.segFlags[i] };
+  }
+
+  /** Instructions retired, counting the ones already run in the current block. */
+  retired(): number {
+    return this.ip < 0 ? this.instructionCount : this.instructionCount + (this.ip - this.blockStart) / STRIDE;
+  }
+
+  /**
+   * A device wrote guest RAM behind the CPU's back (DMA): drop code decoded
+   * from those pages, as a CPU write would.
+   */
+  invalidatePhys(addr: number, len: number): void {
+    const last = Math.min(addr + len, this.mmu.memSize) - 1;
+    for (let page = addr >>> 12; page <= last >>> 12; page++) {
+      if (this.mmu.codePage[page]) this.codeWritten(page);
+    }
+  }
+
+  /** MmuHost: a write hit a page holding decoded code. */
+  codeWritten(page: number): void {
+    this.cache.invalidatePage(page, this.ip < 0 ? -2 : this.blockId, this.ip);
+  }
+
+  // ---- entry -----------------------------------------------------------------
+
+  reset(state: BootState): void {
+    const r = this.regs;
+    r[0] = state.eax;
+    r[1] = state.ecx;
+    r[2] = state.edx;
+    r[3] = state.ebx;
+    r[4] = state.esp;
+    r[5] = state.ebp;
+    r[6] = state.esi;
+    r[7] = state.edi;
+    this.eip = state.eip | 0;
+    this.setEflags(state.eflags);
+    this.cr4v = state.cr4;
+    this.cr3v = state.cr3;
+    this.cr0 = state.cr0;
+    this.mmu.flush(false);
+    this.cache.flush();
+    this.gdtBase = state.gdtBase | 0;
+    this.gdtLimit = state.gdtLimit;
+    this.idtBase = 0;
+    this.idtLimit = 0x3ff;
+    this.ldtSel = 0;
+    this.ldtLimit = -1;
+    this.trSel = 0;
+    this.trLimit = -1;
+    this.trType = 0;
+    this.setCpl(0);
+    this.halted = false;
+    this.shadow = false;
+    this.fpu.reset();
+    loadBootSegment(this, CS, state.cs);
+    for (const s of [ES, SS, DS, FS, GS]) loadBootSegment(this, s, state.ds);
+    this.setCpl(this.cr0v & CR0_PE ? state.cs & 3 : 0);
+  }
+
+  // ---- segments and privilege ---------------------------------------------------
+
+  /** Fill a segment register's selector and descriptor cache. */
+  setSeg(i: number, sel: number, base: number, limit: number, fl: number): void {
+    this.segSel[i] = sel & 0xffff;
+    this.segBase[i] = base | 0;
+    this.segLimit[i] = limit;
+    this.segFlags[i] = fl;
+    let rl = -1;
+    let wl = -1;
+    if ((fl & 0x9000) === 0x9000) {
+      // present code/data segment
+      const type = (fl >> 8) & 15;
+      if (type & 8) {
+        if (type & 2) rl = limit;
+      } else if ((type & 4) === 0) {
+        rl = limit;
+        if (type & 2) wl = limit;
+      }
+    }
+    this.segRLim[i] = rl;
+    this.segWLim[i] = wl;
+    if (i === CS) this.csD = (fl >> 22) & 1;
+    else if (i === SS) {
+      this.ss32 = (fl & 0x400000) !== 0;
+      this.ssMask = this.ss32 ? -1 : 0xffff;
+    }
+  }
+
+  setCpl(c: number): void {
+    this.cpl = c;
+    this.mmu.setUser(c === 3);
+  }
+
+  get protectedMode(): boolean {
+    return (this.cr0v & CR0_PE) !== 0;
+  }
+
+  get iopl(): number {
+    return (this.flags & IOPL) >> 12;
+  }
+
+  // ---- operand helpers used by exec.ts -------------------------------------
+
+  /** Effective address (segment offset) of the record's memory operand. */
+  ea(p: number): number {
+    const code = this.code;
+    const e = code[p + R.EA];
+    let a = code[p + R.DISP];
+    const b = e & 15;
+    if (b !== 8) a = (a + this.regs[b]) | 0;
+    const x = (e >> 4) & 15;
+    if (x !== 8) a = (a + (this.regs[x] << ((e >> 8) & 3))) | 0;
+    return (e & 0x8000) !== 0 ? a & 0xffff : a;
+  }
+
+  /** Linear address of a `size`-byte read of the record's memory operand, limit-checked. */
+  linR(p: number, size: number): number {
+    const seg = (this.code[p + R.EA] >> 12) & 7;
+    const off = this.ea(p);
+    if ((off >>> 0) + size - 1 > this.segRLim[seg]) return segCheck(this, seg, off, size, false);
+    return (this.segBase[seg] + off) | 0;
+  }
+
+  /** Linear address of a `size`-byte write (or read-modify-write). */
+  linW(p: number, size: number): number {
+    const seg = (this.code[p + R.EA] >> 12) & 7;
+    const off = this.ea(p);
+    if ((off >>> 0) + size - 1 > this.segWLim[seg]) return segCheck(this, seg, off, size, true);
+    return (this.segBase[seg] + off) | 0;
+  }
+
+  /** Linear address of segment `seg` offset `off`, limit-checked. */
+  segLin(seg: number, off: number, size: number, write: boolean): number {
+    const lim = write ? this.segWLim[seg] : this.segRLim[seg];
+    if ((off >>> 0) + size - 1 > lim) return segCheck(this, seg, off, size, write);
+    return (this.segBase[seg] + off) | 0;
+  }
+
+  reg8(r: number): number {
+    return r < 4 ? this.regs[r] & 0xff : (this.regs[r - 4] >> 8) & 0xff;
+  }
+
+  setReg8(r: number, v: number): void {
+    if (r < 4) this.regs[r] = (this.regs[r] & ~0xff) | (v & 0xff);
+    else this.regs[r - 4] = (this.regs[r - 4] & ~0xff00) | ((v & 0xff) << 8);
+  }
+
+  setReg16(r: number, v: number): void {
+    this.regs[r] = (this.regs[r] & ~0xffff) | (v & 0xffff);
+  }
+
+  // ---- stack -----------------------------------------------------------------
+
+  setSp(v: number): void {
+    this.regs[4] = this.ss32 ? v | 0 : (this.regs[4] & ~0xffff) | (v & 0xffff);
+  }
+
+  push32(v: number): void {
+    const sp = (this.regs[4] - 4) & this.ssMask;
+    this.mmu.wr32(this.segLin(SS, sp, 4, true), v);
+    this.setSp(sp);
+  }
+
+  push16(v: number): void {
+    const sp = (this.regs[4] - 2) & this.ssMask;
+    this.mmu.wr16(this.segLin(SS, sp, 2, true), v);
+    this.setSp(sp);
+  }
+
+  pop32(): number {
+    const sp = this.regs[4] & this.ssMask;
+    const v = this.mmu.rd32(this.segLin(SS, sp, 4, false));
+    this.setSp(sp + 4);
+    return v;
+  }
+
+  pop16(): number {
+    const sp = this.regs[4] & this.ssMask;
+    const v = this.mmu.rd16(this.segLin(SS, sp, 2, false));
+    this.setSp(sp + 2);
+    return v;
+  }
+
+  /** Read the stack `off` bytes above ESP without popping (for instructions that can still fault). */
+  stackRead32(off: number): number {
+    return this.mmu.rd32(this.segLin(SS, (this.regs[4] + off) & this.ssMask, 4, false));
+  }
+
+  stackRead16(off: number): number {
+    return this.mmu.rd16(this.segLin(SS, (this.regs[4] + off) & this.ssMask, 2, false));
+  }
+
+  // ---- the run loop ------------------------------------------------------------
+
+  /**
+   * Run up to `maxInstructions` instructions. Returns Halt when the guest
+   * executed hlt and nothing is pending; Budget when the budget ran out.
+   */
+  run(maxInstructions: number): RunExit {
+    const target = this.instructionCount + maxInstructions;
+    while (this.instructionCount < target) {
+      if (this.halted) {
+        if ((this.flags & IF) === 0 || !this.intr.pending()) return RunExit.Halt;
+        this.halted = false;
+      }
+      try {
+        this.runBlocks(target);
+      } catch (e) {
+        if (e !== FAULT) throw e;
+        this.onFault();
+      }
+    }
+    return RunExit.Budget;
+  }
+
+  private runBlocks(target: number): void {
+    const cache = this.cache;
+    while (this.instructionCount < target) {
+      if (this.shadow) this.shadow = false;
+      else if ((this.flags & IF) !== 0 && this.intr.pending()) this.acceptInterrupt();
+      const tf = this.flags & TF;
+      this.lookupBlock();
+      this.blockStart = cache.start;
+      this.blockId = cache.id;
+      this.blockEip = this.eip;
+      let end = cache.end;
+      if (this.segLimit[CS] < 0xffffffff) end = this.clampToCsLimit(cache.start, end);
+      if (tf) end = cache.start + STRIDE;
+      this.delivered = false;
+      this.instructionCount += execBlock(this, cache.start, end, this.eip);
+      this.ip = -1;
+      if (tf && !this.delivered) this.singleStepTrap();
+      if (this.halted) return;
+    }
+  }
+
+  private lookupBlock(): void {
+    const eip = this.eip;
+    const lin = (this.segBase[CS] + eip) | 0;
+    const e = this.mmu.r[lin >>> 12];
+    const phys = e !== -1 ? (e ^ lin) >>> 0 : this.mmu.translate(lin, false, this.mmu.user);
+    if (!this.cache.find(phys, this.csD)) this.cache.decode(phys, lin, this.csD, this.fetchNext);
+  }
+
+  /** Cut a block at the first instruction that would cross the CS limit; #GP(0) if that is the first. */
+  private clampToCsLimit(start: number, end: number): number {
+    const limit = this.segLimit[CS];
+    for (let p = start; p < end; p += STRIDE) {
+      if (this.eip + (this.code[p + R.OFFS] >>> 16) - 1 > limit) {
+        if (p === start) {
+          this.ip = -1;
+          this.throwFault(Vec.GP, 0);
+        }
+        return p;
+      }
+    }
+    return end;
+  }
+
+  private throwFault(v: number, code: number): never {
+    FAULT.vector = v;
+    FAULT.errorCode = code;
+    FAULT.hasErrorCode = true;
+    throw FAULT;
+  }
+
+  private acceptInterrupt(): void {
+    const vector = this.intr.acknowledge() & 0xff;
+    this.halted = false;
+    deliverEvent(this, vector, Src.HW, false, 0, this.eip);
+  }
+
+  private singleStepTrap(): void {
+    this.dr[6] |= 0x4000;
+    deliverEvent(this, Vec.DB, Src.EXC, false, 0, this.eip);
+  }
+
+  /** A guest fault unwound to run(): roll EIP back to the faulting instruction and deliver it. */
+  private onFault(): void {
+    const vector = FAULT.vector;
+    const hasCode = FAULT.hasErrorCode;
+    const code = FAULT.errorCode;
+    const p = this.ip;
+    if (p >= 0) {
+      this.instructionCount += (p - this.blockStart) / STRIDE;
+      this.eip = this.blockEip + (this.code[p + R.OFFS] & 0xffff);
+      if (!this.csD) this.eip &= 0xffff;
+      this.ip = -1;
+    }
+    deliverEvent(this, vector, Src.EXC, hasCode, code, this.eip);
+  }
+
+  /** End the guest: a fault while delivering a double fault. */
+  tripleFault(reason: string): never {
+    this.ip = -1;
+    throw new GuestError(`triple fault: ${reason}\n${dumpState(this)}`);
+  }
+}
+
+/** The FPU's view of the CPU: memory through paging, EFLAGS, AX, #MF. */
+class FpuBridge implements FpuHost {
+  constructor(private readonly cpu: Cpu) {}
+  read8(addr: number): number {
+    return this.cpu.mmu.rd8(addr);
+  }
+  read16(addr: number): number {
+    return this.cpu.mmu.rd16(addr);
+  }
+  read32(addr: number): number {
+    return this.cpu.mmu.rd32(addr);
+  }
+  write8(addr: number, v: number): void {
+    this.cpu.mmu.wr8(addr, v);
+  }
+  write16(addr: number, v: number): void {
+    this.cpu.mmu.wr16(addr, v);
+  }
+  write32(addr: number, v: number): void {
+    this.cpu.mmu.wr32(addr, v);
+  }
+  checkWrite(addr: number, len: number): void {
+    this.cpu.mmu.checkWrite(addr, len);
+  }
+  getEflags(): number {
+    return this.cpu.getEflags();
+  }
+  setArithFlags(zf: boolean, pf: boolean, cf: boolean): void {
+    const c = this.cpu;
+    c.setEflags((c.getEflags() & ~0x8d5) | (zf ? 0x40 : 0) | (pf ? 0x4 : 0) | (cf ? 0x1 : 0));
+  }
+  setAx(v: number): void {
+    this.cpu.setReg16(0, v);
+  }
+  raiseMF(): void {
+    // With CR0.NE clear a PC would signal FERR# to the PIC (IRQ 13); nothing
+    // here is wired to it, and Linux on a P6 always sets NE.
+    if (this.cpu.cr0 & CR0_NE) {
+      FAULT.vector = Vec.MF;
+      FAULT.errorCode = 0;
+      FAULT.hasErrorCode = false;
+      throw FAULT;
+    }
+  }
+}

@@ -1,0 +1,42 @@
+import { MAX_FRAME } from '../../netfile/layout';
+import { ShareNet } from '../../netfile/sharenet';
+import type { HostNetBackend } from './tap';
+
+/**
+ * The guest's Ethernet wired to a shared network file: --sharenet. The MAC
+ * address is the one the virtio-net device was given (a random locally
+ * administered one); it is what other launchers on the file route by.
+ */
+export class ShareNetBackend implements HostNetBackend {
+  private readonly frame = new Uint8Array(MAX_FRAME);
+
+  private constructor(readonly port: ShareNet) {}
+
+  /** Join the network in `file` (created if missing) as `mac`. */
+  static open(file: string, mac: Uint8Array): ShareNetBackend {
+    return new ShareNetBackend(ShareNet.join(file, mac));
+  }
+
+  get fd(): number {
+    return this.port.wakeFd;
+  }
+
+  send(frame: Uint8Array): void {
+    this.port.send(frame);
+  }
+
+  /** The next frame for the guest; a view valid until the next call. */
+  poll(): Uint8Array | null {
+    const length = this.port.receive(this.frame);
+    return length > 0 ? this.frame.subarray(0, length) : null;
+  }
+
+  /** Frames wait in the file, not on the descriptor: only the wake-ups need consuming. */
+  onReadable(): void {
+    this.port.drain();
+  }
+
+  close(): void {
+    this.port.leave();
+  }
+}

@@ -1,0 +1,123 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { GuestError } from '../guest/guest-error';
+import { Machine } from '../guest/machine';
+import { PC_KERNEL_ARGS } from '../guest/platform/pc';
+import { LaunchOptions, parseArgs, USAGE } from './cli';
+import { checkUserFile } from './files';
+import { GuestRam } from './guest-ram';
+import { createDevices } from './devices';
+import { ConsoleBackend } from './devices/console';
+import { ShareNetBackend } from './devices/sharenet';
+import { HostNetBackend, TapNet } from './devices/tap';
+import { loadGuest } from './loaders';
+import { startGuest } from './run-loop';
+import { ConsoleInput } from './terminal';
+import { UserError } from './user-error';
+
+/**
+ * The launcher, from the command line to the guest: the path the original's
+ * main() took. Parse the arguments; map guest memory; load the kernel and
+ * initrd into it; set up the devices; then hand the guest to the run loop
+ * (run-loop.ts: startGuest), which makes the terminal raw, starts the waker
+ * and runs the guest until it powers off, dies, or the user leaves.
+ *
+ * Returns the exit status. User mistakes (UserError) and guest deaths
+ * (GuestError) are one line on stderr and status 1; anything else is a bug in
+ * the launcher and keeps its stack trace.
+ */
+export async function main(argv: readonly string[]): Promise<number> {
+  try {
+    const parsed = parseArgs(argv);
+    if (parsed.action === 'help') {
+      fs.writeSync(1, USAGE + '\n');
+      return 0;
+    }
+    if (parsed.action === 'version') {
+      fs.writeSync(1, `lguest ${version()}\n`);
+      return 0;
+    }
+    return await launch(parsed.options);
+  } catch (e) {
+    if (e instanceof UserError || e instanceof GuestError) {
+      fs.writeSync(2, `lguest: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+async function launch(options: LaunchOptions): Promise<number> {
+  const verbose = options.verbose ? (msg: string) => fs.writeSync(2, msg + '\n') : () => undefined;
+
+  // Every file the user named is checked before anything else happens, so a
+  // typo costs a one-line message, not a half-started guest.
+  checkUserFile(options.kernelPath, 'kernel');
+  if (options.initrdPath !== undefined) checkUserFile(options.initrdPath, 'initrd');
+  for (const d of options.devices) {
+    if (d.kind === 'block') checkUserFile(d.path, 'block file', { write: true, blockDevice: true });
+  }
+
+  const ram = GuestRam.create(options.memBytes);
+  verbose(`Guest memory: ${options.memBytes / (1024 * 1024)} MiB at launcher address 0x${ram.base.toString(16)}`);
+
+  // The platform's defaults come first so that the user's arguments, later
+  // on the line, win: Linux takes the last value of a repeated option.
+  const cmdline = [PC_KERNEL_ARGS, options.cmdline].filter(Boolean).join(' ');
+  const boot = loadGuest(ram, {
+    kernelPath: options.kernelPath,
+    initrdPath: options.initrdPath,
+    cmdline,
+    direct: options.direct,
+    verbose,
+  });
+
+  const console = new ConsoleBackend(0, 1);
+  const machine = new Machine(ram.memory, boot, { serial: console, log: verbose });
+  const nets: HostNetBackend[] = [];
+  const devices = createDevices(options.devices, {
+    memory: ram.memory,
+    addPciDevice: (spec) => machine.platform.addPciDevice(spec),
+    console,
+    openNet: (req, mac) => {
+      const backend = req.kind === 'sharenet' ? ShareNetBackend.open(req.path, mac) : TapNet.open(req);
+      nets.push(backend);
+      return backend;
+    },
+  });
+  try {
+    devices.functions.forEach((fn, slot) => verbose(`Device ${slot}: ${fn.device.name}`));
+    const hvc = consoleIsHvc(cmdline);
+    const input = new ConsoleInput(
+      console,
+      (bytes) => (hvc ? devices.console.receive(bytes) : machine.platform.uart.receive(bytes)),
+      verbose,
+    );
+    const netInputs = nets.map((backend, i) => ({
+      fd: backend.fd,
+      readable: () => {
+        // Queue what the host has first, then offer it to the guest: in the
+        // other order a frame that arrived in between would wait for the next
+        // wake-up, which may never come.
+        backend.onReadable();
+        devices.nets[i].receive();
+        return 'rearm' as const;
+      },
+    }));
+    return await startGuest(machine, [input, ...netInputs]);
+  } finally {
+    devices.close();
+    nets.forEach((n) => n.close());
+  }
+}
+
+/** Console input goes where the kernel's console is: the last console= wins, as in Linux. */
+function consoleIsHvc(cmdline: string): boolean {
+  const consoles = cmdline.split(/\s+/).filter((a) => a.startsWith('console='));
+  return consoles.length > 0 && consoles[consoles.length - 1].startsWith('console=hvc');
+}
+
+function version(): string {
+  const pkg = path.join(__dirname, '..', '..', '..', 'package.json');
+  return (JSON.parse(fs.readFileSync(pkg, 'utf8')) as { version: string }).version;
+}
