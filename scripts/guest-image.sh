@@ -19,7 +19,8 @@ initrd="$cache/initramfs.gz"
 me="scripts/guest-image.sh"
 
 # The modules the guest loads at boot, by name; dependencies come from
-# modules.dep. A name the kernel has built in is simply skipped.
+# modules.dep. A name that is not a module of this kernel (built in, like
+# rng-core, or served by another, as ext4 serves ext2) is simply skipped.
 wanted=(
   virtio virtio_ring virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
   virtio_blk failover net_failover virtio_net virtio_console
@@ -41,13 +42,13 @@ retry() {
   return 1
 }
 
-# Changes to the recipe (this file, the /init template) rebuild the initramfs.
+# Changes to the recipe (this file, scripts/guest-image/*) rebuild the initramfs.
 recipe_stamp() {
   cat "$0" "$here"/guest-image/* 2>/dev/null | sha256sum | cut -d' ' -f1
 }
 
 fetch_debs() {
-  [ "$(id -u)" = 0 ] || die "run as root the first time (it runs apt-get)"
+  [ "$(id -u)" = 0 ] || die "run as root to build the guest image (apt-get, device nodes)"
   if ! dpkg --print-foreign-architectures | grep -qx i386; then
     dpkg --add-architecture i386
   fi
@@ -114,13 +115,14 @@ module_load_order() {
 }
 
 build_initramfs() {
+  [ "$(id -u)" = 0 ] || die "run as root to build the guest image (apt-get, device nodes)"
   local version moddir stage
   version="$(cat "$cache/version")"
   moddir="$cache/kernel-deb/lib/modules/$version"
   [ -f "$moddir/modules.dep" ] || die "no modules.dep in the kernel package"
   stage="$cache/initramfs.d"
   rm -rf "$stage"
-  mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,root,lib/modules}
+  mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,root,lib/modules,mnt}
 
   cp "$cache/busybox-deb/bin/busybox" "$stage/bin/busybox"
   # The static i386 busybox runs on an x86-64 host, so it can list its own
@@ -129,6 +131,7 @@ build_initramfs() {
   while read -r applet; do
     [ -e "$stage/$applet" ] || ln -s /bin/busybox "$stage/$applet"
   done < <("$stage/bin/busybox" --list-full)
+  [ -L "$stage/bin/sh" ] || die "busybox could not list its applets (can this host run i386 programs?)"
 
   # The kernel opens /dev/console before /init runs, before devtmpfs exists.
   mknod -m 600 "$stage/dev/console" c 5 1

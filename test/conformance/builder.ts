@@ -8,15 +8,15 @@
  */
 import type { OpcodeInfo } from '../../src/guest/cpu/opcodes';
 import { ARITH, DF } from '../../src/guest/cpu/flags';
-import { CODE_ADDR, CODE_OFFSET, CODE_SIZE, SCRATCH_ADDR, SCRATCH_SIZE } from './layout';
+import { CODE_ADDR, CODE_OFFSET, CODE_PAGE_END, CODE_SIZE, SCRATCH_ADDR, SCRATCH_SIZE } from './layout';
 import { Rng } from './rng';
 import type { Case, Patch } from './wire';
 
 export const EAX = 0, ECX = 1, EDX = 2, EBX = 3, ESP = 4, EBP = 5, ESI = 6, EDI = 7;
 
 /** Scratch offsets: plain data operands live low, the stack in the middle. */
-export const DATA_LO = 0x100;
-export const DATA_HI = 0x6f00;
+const DATA_LO = 0x100;
+const DATA_HI = 0x6f00;
 export const STACK_TOP = 0x8000;
 
 /** One operand of an entry's spec: kind letter (E G M R S I J O X Y A F C D) and size letter, or a fixed register. */
@@ -116,6 +116,8 @@ export class Builder {
   readonly notes: string[] = [];
   /** Per-case scratch values shared between a semantics' hooks. */
   readonly vars: Record<string, number> = {};
+  /** Bytes of the instruction to place in the first code page when straddling (0: mid-page). */
+  private readonly straddle: number;
   private mem: MemLayout | null = null;
   private opcodeBytes: number[];
 
@@ -126,6 +128,7 @@ export class Builder {
     for (let r = 0; r < 8; r++) this.regs[r] = this.value(4);
     this.regs[ESP] = this.addr(STACK_TOP - 4 * rng.int(64));
     this.opcodeBytes = e.opcode >= 0x100 ? [0x0f, e.opcode & 0xff] : [e.opcode];
+    this.straddle = rng.chance(0.1) ? rng.range(1, 14) : 0;
   }
 
   get opBytes(): number {
@@ -216,9 +219,18 @@ export class Builder {
     return r.range(DATA_LO, DATA_HI) & (r.chance(0.5) ? ~(size - 1) : ~0);
   }
 
-  /** A code address for a branch target: inside the code page, outside the instruction. */
+  /**
+   * Where the instruction starts, given its final length: mid-page, or for
+   * some cases across the page boundary in the code area (fetch from two pages).
+   */
+  codeStart(length: number): number {
+    if (this.straddle === 0 || length < 2) return CODE_ADDR + CODE_OFFSET;
+    return CODE_ADDR + CODE_PAGE_END - Math.min(this.straddle, length - 1);
+  }
+
+  /** A code address for a branch target: inside the code area, outside the instruction. */
   codeTarget(length: number, lo = CODE_ADDR + 0x10, hi = CODE_ADDR + CODE_SIZE - 0x10): number {
-    const start = CODE_ADDR + CODE_OFFSET;
+    const start = this.codeStart(length);
     for (;;) {
       const t = this.rng.range(lo, hi);
       if (t < start || t >= start + length) return t;
@@ -365,7 +377,8 @@ export class Builder {
   /** The finished case (id assigned by the caller). */
   build(): Case {
     const bytes = [...this.prefixBytes(), ...this.bodyWithoutImm()];
-    const end = CODE_ADDR + CODE_OFFSET + this.length();
+    const start = this.codeStart(this.length());
+    const end = start + this.length();
     for (const im of this.imms) {
       let v = im.value;
       if (im.kind === 'J') v = (im.value - end) | 0;
@@ -375,6 +388,7 @@ export class Builder {
     return {
       id: 0,
       code: Uint8Array.from(bytes),
+      codeOffset: start - CODE_ADDR,
       regs: this.regs,
       eflags: this.eflags,
       patches: this.patches,

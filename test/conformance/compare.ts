@@ -4,7 +4,7 @@
  * its inputs, and each field that differs, expected (host) against got (core).
  */
 import { SCRATCH_ADDR } from './layout';
-import type { TestCase } from './generator';
+import type { TestCase, Tolerance } from './generator';
 import { hex } from './builder';
 import { EndState, SEG_NAMES } from './wire';
 
@@ -29,10 +29,23 @@ const h32 = (v: number): string => '0x' + hex(v, 8);
 
 export function describeInput(tc: TestCase): string {
   const regs = REG_NAMES.map((n, i) => `${n}=${h32(tc.regs[i])}`).join(' ');
-  const mem = tc.patches.map((p) => `+${hex(p.offset, 4)}: ${Array.from(p.bytes, (b) => hex(b)).join(' ')}`);
+  const mem = patchedRuns(tc).map(([o, bytes]) => `+${hex(o, 4)}: ${bytes.map((b) => hex(b)).join(' ')}`);
   const where = tc.ldt ? `data segments: LDT selector 0x07 based at ${h32(SCRATCH_ADDR)}` : 'flat data segments';
   const fpu = tc.fpu ? `\n    x87 in: ${describeFpu(tc.fpu)}` : '';
   return `${regs} eflags=${h32(tc.eflags | 0x202)}\n    memory (scratch offsets): ${mem.join(', ') || 'pattern only'}; ${where}${fpu}`;
+}
+
+/** The case's patches as the bytes they finally leave (later patches win), in contiguous runs. */
+function patchedRuns(tc: TestCase): [number, number[]][] {
+  const bytes = new Map<number, number>();
+  for (const p of tc.patches) p.bytes.forEach((b, k) => bytes.set(p.offset + k, b));
+  const runs: [number, number[]][] = [];
+  for (const o of [...bytes.keys()].sort((x, y) => x - y)) {
+    const last = runs[runs.length - 1];
+    if (last && last[0] + last[1].length === o) last[1].push(bytes.get(o)!);
+    else runs.push([o, [bytes.get(o)!]]);
+  }
+  return runs;
 }
 
 function u16(b: Uint8Array, o: number): number {
@@ -57,16 +70,31 @@ function ext80(b: Uint8Array, i: number): { se: number; sig: bigint } {
   return { se: u16(b, o + 8), sig };
 }
 
-/** Transcendental results: within 2^-bits relative, as the FPU documents for its double-based computation. */
-function closeEnough(a: Uint8Array, b: Uint8Array, i: number, bits: number): boolean {
+/** An 80-bit register as a double (enough to judge a tolerance). */
+function toNumber(v: { se: number; sig: bigint }): number {
+  const e = v.se & 0x7fff;
+  if (e === 0x7fff) return NaN;
+  const m = Number(v.sig) * 2 ** (Math.max(e, 1) - 16383 - 63);
+  return v.se & 0x8000 ? -m : m;
+}
+
+/** Approximate results (see Tolerance): 2^-50 relative, as the FPU documents, or the trigonometric absolute bound. */
+function closeEnough(a: Uint8Array, b: Uint8Array, i: number, tol: Tolerance): boolean {
   const x = ext80(a, i), y = ext80(b, i);
   if (x.se === y.se && x.sig === y.sig) return true;
+  if (tol.absExp !== undefined) {
+    const xv = toNumber(x), yv = toNumber(y);
+    // Once the argument's error reaches half a radian, a tangent can be anything.
+    const tanBound = tol.absExp >= -1 ? Infinity : 2 ** tol.absExp * (1 + xv * xv);
+    const bound = tol.tan ? tanBound : Math.min(2, 2 ** tol.absExp);
+    if (Math.abs(xv - yv) <= bound) return true;
+  }
   const scale = (v: { se: number; sig: bigint }): bigint => v.sig << BigInt(v.se & 0x7fff);
   if ((x.se & 0x8000) !== (y.se & 0x8000) || (x.se & 0x7fff) === 0x7fff || (y.se & 0x7fff) === 0x7fff) return false;
   const d = scale(x) - scale(y);
   const diff = d < 0n ? -d : d;
   const big = scale(x) > scale(y) ? scale(x) : scale(y);
-  return diff << BigInt(Math.max(0, bits)) <= big;
+  return diff << 50n <= big;
 }
 
 /** Differences between the host's (expected) and the core's (actual) end state; empty when they agree. */
@@ -121,7 +149,7 @@ function compareFpu(tc: TestCase, exp: Uint8Array, act: Uint8Array): string[] {
   for (let i = 0; i < 8; i++) {
     const o = 28 + 10 * i;
     const same = exp.subarray(o, o + 10).every((b, k) => b === act[o + k]);
-    if (!same && !(tc.approxBits !== undefined && closeEnough(exp, act, i, tc.approxBits))) {
+    if (!same && !(tc.approx && closeEnough(exp, act, i, tc.approx))) {
       out.push(`x87 st${i}: expected ${stHex(exp, i)} got ${stHex(act, i)}`);
     }
   }

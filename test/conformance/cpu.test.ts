@@ -16,8 +16,8 @@ import { readFileSync } from 'node:fs';
 import { OPCODES } from '../../src/guest/cpu/opcodes';
 import { X87_OPCODES } from '../../src/guest/cpu/fpu/fpu-opcodes';
 import { compareStates, describeInput, vectorName } from './compare';
-import { HOLES_KEY, LENGTH_KEY, holeCases, lengthCases } from './decoder-cases';
-import { TestCase, casesForEntry, entryKey, skipReason } from './generator';
+import { HOLES_KEY, LENGTH_KEY, LOCK_KEY, holeCases, lengthCases } from './decoder-cases';
+import { TestCase, casesForEntry, entryKey, lockCasesForEntry, skipReason } from './generator';
 import { CoreMachine } from './machine';
 import { buildRunner, runNative } from './native';
 import type { EndState } from './wire';
@@ -52,6 +52,7 @@ const x87Groups: Group[] = X87_OPCODES.filter((e) => !e.system)
   .map((e) => ({ title: x87Key(e), make: () => casesForX87(e, SCALE), cases: [], opcode: e.opcode }));
 const decoderGroups: Group[] = [
   { title: LENGTH_KEY, make: lengthCases, cases: [] },
+  { title: LOCK_KEY, make: () => OPCODES.flatMap(lockCasesForEntry), cases: [] },
   { title: HOLES_KEY, make: holeCases, cases: [] },
 ];
 const allGroups = [...userGroups, ...systemGroups, ...x87Groups, ...decoderGroups];
@@ -87,7 +88,8 @@ describe('conformance: the core against the host CPU', function () {
 
   /** Runs a group's cases in the core and fails with the first differences, named and explained. */
   function check(g: Group, onlyWhere?: (exp: EndState, c: TestCase) => boolean): void {
-    const failures: string[] = [];
+    const shown: string[] = [];
+    let failed = 0;
     let compared = 0;
     for (const c of g.cases) {
       const exp = expected.get(c.id)!;
@@ -99,13 +101,11 @@ describe('conformance: the core against the host CPU', function () {
       } catch (e) {
         diffs = [`the core threw ${(e as Error).stack ?? e}`];
       }
-      if (diffs.length && failures.length < SHOWN) {
-        failures.push(`case ${c.id}: ${c.text}\n    input: ${describeInput(c)}\n    ${diffs.join('\n    ')}`);
-      } else if (diffs.length) failures.push('');
+      if (!diffs.length) continue;
+      if (failed++ < SHOWN) shown.push(`case ${c.id}: ${c.text}\n    input: ${describeInput(c)}\n    ${diffs.join('\n    ')}`);
     }
-    if (failures.length) {
-      assert.fail(`${failures.length} of ${compared} cases differ from the host (expected = host, got = core):\n` +
-        failures.filter((f) => f).join('\n'));
+    if (failed) {
+      assert.fail(`${failed} of ${compared} cases differ from the host (expected = host, got = core):\n${shown.join('\n')}`);
     }
   }
 
@@ -139,8 +139,9 @@ describe('conformance: the core against the host CPU', function () {
 
   describe('decoder', function () {
     it(LENGTH_KEY, () => check(decoderGroups[0]));
+    it(LOCK_KEY, () => check(decoderGroups[1]));
     it(`${HOLES_KEY}: #UD wherever the host raises #UD`, () => {
-      check(decoderGroups[1], (exp, c) => {
+      check(decoderGroups[2], (exp, c) => {
         if (exp.vector === 6) return true;
         hostOnly.push(`${c.text.replace(/ bytes .*/, '')} (host: ${vectorName(exp.vector, exp.err)})`);
         return false;

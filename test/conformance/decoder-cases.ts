@@ -8,10 +8,12 @@ import { OPCODES, OpcodeInfo, PREFIXES } from '../../src/guest/cpu/opcodes';
 import { x87Lookup } from '../../src/guest/cpu/fpu/fpu-opcodes';
 import { Builder, Form, hex } from './builder';
 import type { TestCase } from './generator';
+import { CODE_OFFSET } from './layout';
 import { Rng } from './rng';
 
 export const LENGTH_KEY = 'decoder: instruction length limit (15 bytes)';
 export const HOLES_KEY = 'decoder: encodings absent from the table';
+export const LOCK_KEY = 'decoder: lock prefix (#UD unless on a read-modify-write of memory)';
 
 /**
  * Encodings never run on the host: they enter the kernel (syscall, sysenter,
@@ -23,7 +25,7 @@ function plain(rng: Rng, key: string, text: string, code: number[]): TestCase {
   const e: OpcodeInfo = { opcode: 0x90, mnemonic: 'nop', operands: '', flagsDefined: 0, flagsUndefined: 0 };
   const b = new Builder(rng, e, { o16: false, a16: false, mem: false, ldt: false, extra: [] });
   const c = b.build();
-  return { ...c, code: Uint8Array.from(code), key, text: `${text} bytes ${code.map((x) => hex(x)).join(' ')}`, undef: 0 };
+  return { ...c, code: Uint8Array.from(code), codeOffset: CODE_OFFSET, key, text: `${text} bytes ${code.map((x) => hex(x)).join(' ')}`, undef: 0 };
 }
 
 export function lengthCases(): TestCase[] {
@@ -52,9 +54,9 @@ export function holeCases(): TestCase[] {
   const opBytes = (op: number): number[] => (op >= 0x100 ? [0x0f, op & 0xff] : [op]);
   for (let op = 0; op < 0x200; op++) {
     if (op === 0x0f || NEVER.has(op) || PREFIXES.includes(op) || listed.has(op)) continue;
-    // A register-form ModRM byte and a few zero bytes: whatever the host thinks follows the opcode.
+    // A register-form ModRM byte, in case the host decodes one; int3 bytes follow.
     out.push(plain(rng, HOLES_KEY, `opcode ${op >= 0x100 ? '0f ' : ''}${hex(op & 0xff)}`,
-      [...opBytes(op), 0xc0 | rng.int(64), 0, 0, 0, 0]));
+      [...opBytes(op), 0xc0 | rng.int(64)]));
   }
   for (const [op, exts] of groups) {
     for (let ext = 0; ext < 8; ext++) {

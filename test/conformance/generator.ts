@@ -7,10 +7,22 @@
  */
 import type { OpcodeInfo } from '../../src/guest/cpu/opcodes';
 import { Builder, Form, Operand, parseOperands, sizeOf, hex, ESP } from './builder';
-import { CODE_ADDR, CODE_OFFSET } from './layout';
+import { CODE_ADDR, CODE_SIZE } from './layout';
 import { Rng } from './rng';
-import { SEMANTICS, Semantics, farTarget, selectorValue } from './semantics';
+import { SEMANTICS, Semantics, farTarget, selector } from './semantics';
 import type { Case } from './wire';
+
+/**
+ * Agreement required of approximate x87 results: 2^-50 relative, or, for the
+ * trigonometric instructions, an absolute error growing with the argument
+ * (2^absExp, times the derivative 1 + tan^2 for fptan, any tangent once that
+ * reaches half a radian; at most 2 for sin and cos, which must stay within
+ * [-1, 1] whatever the reduction error).
+ */
+export interface Tolerance {
+  absExp?: number;
+  tan?: boolean;
+}
 
 export interface TestCase extends Case {
   /** The table entry (entryKey) or group the case belongs to. */
@@ -21,8 +33,8 @@ export interface TestCase extends Case {
   undef: number;
   /** x87 status-word bits (C0-C3) the instruction leaves undefined. */
   fpuCcUndef?: number;
-  /** x87 register results compared to within this many significand bits (transcendentals). */
-  approxBits?: number;
+  /** x87 register results are approximate (transcendentals): how closely they must agree. */
+  approx?: Tolerance;
   /** Scratch ranges [offset, length] not compared (stored x87 instruction/data pointers). */
   memIgnore?: [number, number][];
 }
@@ -65,7 +77,7 @@ const OPSIZE_MNEMONICS = new Set(['pushad', 'popad', 'pushfd', 'popfd', 'cwde', 
   'movsd', 'cmpsd', 'stosd', 'lodsd', 'scasd', 'insd', 'outsd']);
 
 /** Instructions that run real code with an ignored rep prefix: rep ret, bnd call/jmp/jcc, pause. */
-function REP_IGNORED(e: OpcodeInfo): boolean {
+function repIgnored(e: OpcodeInfo): boolean {
   return ['ret', 'call', 'jmp'].includes(e.mnemonic) || /^J[bz]$/.test(e.operands) && e.mnemonic.startsWith('j') ||
     e.opcode === 0x90;
 }
@@ -151,9 +163,10 @@ function immediates(b: Builder, sem: Semantics, i: number): void {
     } else if (op.k === 'J') {
       const size = op.s === 'b' ? 1 : 4;
       const len = b.length() + size;
-      const end = CODE_ADDR + CODE_OFFSET + len;
+      const end = b.codeStart(len) + len;
       const t = sem.imm?.(b, k, size, i) ??
-        (op.s === 'b' ? b.codeTarget(len, Math.max(end - 128, CODE_ADDR + 0x10), end + 127) : b.codeTarget(len));
+        (op.s === 'b' ? b.codeTarget(len, Math.max(end - 128, CODE_ADDR + 0x10), Math.min(end + 127, CODE_ADDR + CODE_SIZE - 0x10))
+          : b.codeTarget(len));
       b.imm('J', size, t);
     } else if (op.k === 'O') {
       const size = sizeOf(op.s, o16);
@@ -192,10 +205,10 @@ function makeCase(e: OpcodeInfo, sem: Semantics, t: FormTemplate, i: number, rng
     b.layoutModrm(e.ext ?? sreg, modrmOperandSize(modrmOp, t.o16));
   }
   operandValues(b);
-  if (b.ops[0]?.k === 'S') b.setE(2, selectorValue(b));
+  if (b.ops[0]?.k === 'S') b.setE(2, selector(b));
   const segPop = e.mnemonic === 'pop' && SEG_REGS.includes(e.operands);
   sem.post?.(b, i);
-  if (segPop) b.poke((b.regs[ESP] - b.addr(0)) >>> 0, b.opBytes, selectorValue(b));
+  if (segPop) b.poke((b.regs[ESP] - b.addr(0)) >>> 0, b.opBytes, selector(b));
   immediates(b, sem, i);
   const c = b.build();
   return { ...c, key, text: b.describe(c.code), undef: b.undef };
@@ -214,14 +227,25 @@ export function casesForEntry(e: OpcodeInfo, scale: number): TestCase[] {
   for (const t of templates(e, sem)) {
     for (let i = 0; i < n; i++) out.push(makeCase(e, sem, t, i, rng, key));
   }
-  // Prefixes that must be rejected or ignored: lock (valid only on a memory
-  // read-modify-write), and the rep prefixes real code puts on branches
-  // (rep ret, bnd jmp) and nop (pause). Elsewhere rep is reserved, and hosts
-  // differ (an AMD EPYC does not take "repne loope").
-  for (const t of templates(e, { ...sem, prefixSets: [[]] }).filter((x) => !x.o16 && !x.a16)) {
-    out.push(makeCase(e, sem, { ...t, extra: [0xf0] }, 0, rng, key));
-    out.push(makeCase(e, sem, { ...t, extra: [0xf0] }, 1, rng, key));
-    if (REP_IGNORED(e)) for (const p of [0xf2, 0xf3]) out.push(makeCase(e, sem, { ...t, extra: [p] }, 2, rng, key));
+  // The rep prefixes real code puts on branches (rep ret, bnd jmp) and nop
+  // (pause) are ignored. Elsewhere rep is reserved, and hosts differ (an AMD
+  // EPYC does not take "repne loope").
+  if (repIgnored(e)) {
+    for (const t of plainTemplates(e, sem)) for (const p of [0xf2, 0xf3]) out.push(makeCase(e, sem, { ...t, extra: [p] }, 2, rng, key));
   }
   return out;
+}
+
+/** The entry's forms without 66/67 or extra prefixes. */
+function plainTemplates(e: OpcodeInfo, sem: Semantics): FormTemplate[] {
+  return templates(e, { ...sem, prefixSets: [[]] }).filter((x) => !x.o16 && !x.a16);
+}
+
+/** The entry under a lock prefix: #UD except on a read-modify-write of memory (in each ModRM form). */
+export function lockCasesForEntry(e: OpcodeInfo): TestCase[] {
+  if (e.mnemonic === 'x87' || skipReason(e)) return [];
+  const key = entryKey(e);
+  const sem = SEMANTICS.get(e.mnemonic) ?? NONE;
+  const rng = Rng.from(key, 1);
+  return plainTemplates(e, sem).flatMap((t) => [0, 1].map((i) => makeCase(e, sem, { ...t, extra: [0xf0] }, i, rng, key)));
 }

@@ -8,9 +8,12 @@
  * below CODE_ADDR, where no case can reach them.
  */
 export const CODE_ADDR = 0x200000;
-export const CODE_SIZE = 0x1000;
-/** The instruction sits in the middle of its page so branches either way stay inside it. */
+/** Two pages, so that an instruction can straddle a page boundary. */
+export const CODE_SIZE = 0x2000;
+/** The usual place of the instruction: mid-page, so branches either way stay inside the area. */
 export const CODE_OFFSET = 0x800;
+/** The page boundary inside the code area. */
+export const CODE_PAGE_END = 0x1000;
 export const MAX_CODE = 32;
 export const SCRATCH_ADDR = 0x300000;
 /** 64 KiB: every 16-bit offset in the LDT segment based here is real memory. */

@@ -24,7 +24,7 @@ import { IoBus } from '../../src/guest/io-bus';
 import { GuestMemory } from '../../src/guest/memory';
 import { Cpu, RunExit } from '../../src/guest/cpu/cpu';
 import {
-  CODE_ADDR, CODE_OFFSET, CODE_SIZE, FPU_IMAGE, LDT_SEL, SCRATCH_ADDR, SCRATCH_SIZE, USER_CS, USER_DS, fillPattern,
+  CODE_ADDR, CODE_SIZE, FPU_IMAGE, LDT_SEL, SCRATCH_ADDR, SCRATCH_SIZE, USER_CS, USER_DS, fillPattern,
 } from './layout';
 import type { Case, EndState } from './wire';
 
@@ -114,8 +114,8 @@ export class CoreMachine {
       this.w32(GDT + 8 * i, lo);
       this.w32(GDT + 8 * i + 4, hi);
     }
-    // The runner's modify_ldt entry: 4 GiB writable data at the scratch area, accessed and AVL set.
-    const [llo, lhi] = descriptor(SCRATCH_ADDR, 0xfffff, 0xf3, 0xd);
+    // The runner's modify_ldt entry: 4 GiB of writable data at the scratch area, accessed.
+    const [llo, lhi] = descriptor(SCRATCH_ADDR, 0xfffff, 0xf3, 0xc);
     this.w32(LDT, llo);
     this.w32(LDT + 4, lhi);
     for (let v = 0; v < 32; v++) {
@@ -142,14 +142,14 @@ export class CoreMachine {
     this.writeSystem(sel);
     if (c.fpu) this.u8.set(c.fpu, FPU_AT);
     this.u8.fill(0xcc, CODE_ADDR, CODE_ADDR + CODE_SIZE);
-    this.u8.set(c.code, CODE_ADDR + CODE_OFFSET);
+    this.u8.set(c.code, CODE_ADDR + c.codeOffset);
     for (const p of c.patches) {
       this.scratch.set(p.bytes, p.offset);
       this.initial.set(p.bytes, p.offset);
     }
     // The iret frame that enters the case.
     const frame = RING0_TOP - 20;
-    this.w32(frame, CODE_ADDR + CODE_OFFSET);
+    this.w32(frame, CODE_ADDR + c.codeOffset);
     this.w32(frame + 4, USER_CS);
     this.w32(frame + 8, c.eflags | 0x202);
     this.w32(frame + 12, c.regs[4]);

@@ -4,10 +4,10 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { CODE_ADDR, LDT_SEL, PATTERN_SEED, SCRATCH_ADDR, SCRATCH_SIZE, USER_DS } from './layout';
+import { CODE_ADDR, CODE_SIZE, LDT_SEL, PATTERN_SEED, SCRATCH_ADDR, SCRATCH_SIZE, USER_DS } from './layout';
 import { Case, EndState, decodeResults, encodeCases } from './wire';
 
 /** The C and assembly sources stay in the source tree; tsc does not copy them to dist/. */
@@ -16,6 +16,7 @@ const SOURCES = ['runner.c', 'enter.S'];
 
 const DEFINES = {
   CODE_ADDR,
+  CODE_SIZE,
   SCRATCH_ADDR,
   SCRATCH_SIZE,
   LDT_SEL,
@@ -31,7 +32,9 @@ export function buildRunner(): string {
   const out = join(tmpdir(), `lguest-conformance-runner-${hash.digest('hex').slice(0, 12)}`);
   if (existsSync(out)) return out;
   const defs = Object.entries(DEFINES).map(([k, v]) => `-D${k}=0x${v.toString(16)}`);
-  const args = ['-m32', '-O2', '-no-pie', '-fno-stack-protector', '-Wall', '-Werror', ...defs, '-o', `${out}.tmp`,
+  // Built under a private name and renamed into place, so concurrent test runs never see half a file.
+  const tmp = `${out}.${process.pid}.tmp`;
+  const args = ['-m32', '-O2', '-no-pie', '-fno-stack-protector', '-Wall', '-Werror', ...defs, '-o', tmp,
     ...SOURCES.map((f) => join(SOURCE_DIR, f))];
   try {
     execFileSync('gcc', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -43,7 +46,7 @@ export function buildRunner(): string {
       : '';
     throw new Error(`cannot build the conformance runner${hint}:\n${text}`);
   }
-  execFileSync('mv', [`${out}.tmp`, out]);
+  renameSync(tmp, out);
   return out;
 }
 

@@ -1,7 +1,7 @@
 /**
  * What the generator must know about each instruction beyond its operand
  * spec: implicit registers, stack and branch targets that keep the case
- * inside the code page and the scratch area, operand values worth testing
+ * inside the code area and the scratch area, operand values worth testing
  * (every shift count, every BCD input, each condition under each flag
  * combination, divisions that succeed and that fault), and which flags a
  * particular case leaves undefined.
@@ -11,7 +11,7 @@
  */
 import { AF, CF, DF, ID, OF, PF, SF, ZF, AC } from '../../src/guest/cpu/flags';
 import { Builder, EAX, EBP, EBX, ECX, EDI, EDX, ESI, ESP, STACK_TOP } from './builder';
-import { CODE_ADDR, LDT_SEL, USER_CS, USER_DS } from './layout';
+import { LDT_SEL, USER_CS, USER_DS } from './layout';
 
 export interface Semantics {
   /** Cases per operand form (before the suite's scale factor). */
@@ -294,7 +294,7 @@ def(['loop', 'loope', 'loopne', 'jecxz'], {
   no16: true,
   addr16: true,
   pre(b, i) {
-    const c = LOOP_COUNTS[i % LOOP_COUNTS.length] ?? b.rng.u32();
+    const c = LOOP_COUNTS[i % (LOOP_COUNTS.length + 1)] ?? b.rng.u32();
     b.setReg(ECX, b.form.a16 && b.rng.chance(0.5) ? (b.rng.u32() & 0xffff0000) | (c & 0xffff) : c);
     if (b.rng.chance(0.5)) b.eflags ^= ZF;
   },
@@ -332,7 +332,7 @@ def(['enter'], {
   imm(b, k, _s, i) {
     // ENTER probes the final stack top, so the frame stays within the scratch area.
     if (k === 0) return b.rng.pick([0, 4, 8, b.rng.int(0x200), b.rng.int(0x7000)]);
-    return ENTER_LEVELS[i % ENTER_LEVELS.length] ?? b.rng.int(256);
+    return ENTER_LEVELS[i % (ENTER_LEVELS.length + 1)] ?? b.rng.int(256);
   },
 });
 def(['leave'], {
@@ -382,7 +382,7 @@ function stringOps(b: Builder, i: number): void {
   const m = b.e.mnemonic;
   const size = m.endsWith('b') ? 1 : b.opBytes;
   const rep = b.form.extra.some((p) => p === 0xf2 || p === 0xf3);
-  const count = rep ? STRING_COUNTS[i % STRING_COUNTS.length] ?? r.int(40) : r.int(4);
+  const count = rep ? STRING_COUNTS[i % (STRING_COUNTS.length + 1)] ?? r.int(40) : r.int(4);
   // Keep count * size bytes either way from both pointers inside the scratch area.
   const place = (): number => {
     // 16-bit offsets wrap at 64K; size-aligned so that no single access straddles the wrap.
@@ -428,11 +428,12 @@ def(['movsb', 'movsd', 'cmpsb', 'cmpsd', 'stosb', 'stosd', 'lodsb', 'lodsd', 'sc
 // ---- System instructions that a ring-3 process can run ------------------
 
 /** Selectors worth loading: valid user ones, null, the LDT segment, kernel ones (#GP), a code segment. */
-export const SELECTORS = [USER_DS, USER_DS, 0, LDT_SEL, USER_CS, 0x1b, 0x33, 0x3b, 0xfff8];
+const SELECTORS = [USER_DS, USER_DS, 0, LDT_SEL, USER_CS, 0x1b, 0x33, 0x3b, 0xfff8];
 /** For far transfers: not 0x33, the host's 64-bit code segment, which would leave compatibility mode. */
 const FAR_SELECTORS = SELECTORS.filter((s) => s !== 0x33);
 
-function selector(b: Builder, list = SELECTORS): number {
+/** A selector for mov Sreg, pop Sreg, lds... and lar/lsl/verr/verw, sometimes with garbage in the upper half. */
+export function selector(b: Builder, list = SELECTORS): number {
   return ((b.rng.chance(0.2) ? b.rng.u32() & 0xffff0000 : 0) | b.rng.pick(list)) >>> 0;
 }
 
@@ -506,11 +507,6 @@ def(['lar', 'lsl', 'verr', 'verw'], {
 /** Far pointer immediates (call/jmp ptr16:32): the code page, mostly with the user code selector. */
 export function farTarget(b: Builder, len: number): { offset: number; sel: number } {
   return { offset: b.codeTarget(len), sel: farSelector(b) };
-}
-
-/** Selector values for mov Sreg / pop Sreg. */
-export function selectorValue(b: Builder): number {
-  return selector(b);
 }
 
 

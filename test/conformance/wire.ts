@@ -7,7 +7,7 @@
  * result: len id signal trapno err regs[8] eip eflags cs ss ds es fs gs cr2
  *         ndiff {offset | byte << 16}* [fpu image 108]
  */
-import { CASE_FPU, CASE_LDT, CODE_OFFSET, FPU_IMAGE, MAX_CODE } from './layout';
+import { CASE_FPU, CASE_LDT, FPU_IMAGE, MAX_CODE } from './layout';
 
 export interface Patch {
   /** Offset in the scratch area. */
@@ -17,8 +17,9 @@ export interface Patch {
 
 export interface Case {
   id: number;
-  /** Instruction bytes, placed at CODE_ADDR + CODE_OFFSET. */
+  /** Instruction bytes, placed at CODE_ADDR + codeOffset; int3 everywhere else in the code area. */
   code: Uint8Array;
+  codeOffset: number;
   /** EAX ECX EDX EBX ESP EBP ESI EDI. */
   regs: Uint32Array;
   /** Arithmetic flags and DF; the machine adds IF and bit 1. */
@@ -65,7 +66,7 @@ export function encodeCases(cases: readonly Case[]): Buffer {
     buf.writeUInt32LE(len, o);
     buf.writeUInt32LE(c.id, o + 4);
     buf.writeUInt32LE((c.fpu ? CASE_FPU : 0) | (c.ldt ? CASE_LDT : 0), o + 8);
-    buf.writeUInt32LE(CODE_OFFSET, o + 12);
+    buf.writeUInt32LE(c.codeOffset, o + 12);
     buf.writeUInt32LE(c.code.length, o + 16);
     buf.set(c.code, o + 20);
     let p = o + 20 + MAX_CODE;

@@ -7,7 +7,7 @@
  * exception, so waiting instructions must raise #MF first.
  */
 import type { OpcodeInfo } from '../../src/guest/cpu/opcodes';
-import { X87_OPCODES, X87OpcodeInfo } from '../../src/guest/cpu/fpu/fpu-opcodes';
+import type { X87OpcodeInfo } from '../../src/guest/cpu/fpu/fpu-opcodes';
 import { Builder, Form, hex } from './builder';
 import type { TestCase } from './generator';
 import { Rng } from './rng';
@@ -158,6 +158,37 @@ function extToNumber(x: Ext): number {
 
 const TRIG = new Set(['fsin', 'fcos', 'fsincos', 'fptan']);
 
+/**
+ * ST(0) ranges outside which the SDM leaves the result undefined:
+ * f2xm1 -1..1, fyl2xp1 within 1 - sqrt(2)/2 of zero.
+ */
+const DOMAINS: Record<string, number> = { f2xm1: 1, fyl2xp1: 1 - Math.SQRT1_2 };
+
+/** A value of magnitude at most `limit`: signed zeros, tiny and denormal values, or a random fraction; NaNs too. */
+function inDomain(r: Rng, limit: number): Ext {
+  const s = r.int(2) << 15;
+  switch (r.int(8)) {
+    case 0: return { se: s, hi: 0, lo: 0 };
+    case 1: return { se: s, hi: r.u32() & 0x7fffffff, lo: r.u32() };
+    case 2: return { se: s | r.range(1, 16383 - 64), hi: (r.u32() | 0x80000000) >>> 0, lo: r.u32() };
+    case 3: return { se: s | 0x7fff, hi: (0xc0000000 | r.u32()) >>> 0, lo: r.u32() };
+    default: {
+      const v = (r.u32() / 2 ** 32) * limit * 2 ** -r.int(20);
+      return v === 0 ? { se: s, hi: 0, lo: 0 } : fromDouble(s ? -v : v);
+    }
+  }
+}
+
+function setSt0(img: Uint8Array, x: Ext): void {
+  const v = new DataView(img.buffer, img.byteOffset);
+  v.setUint32(28, x.lo, true);
+  v.setUint32(32, x.hi, true);
+  v.setUint16(36, x.se, true);
+  // ST(0) must hold it: mark its physical register valid.
+  const top = (v.getUint16(4, true) >> 11) & 7;
+  v.setUint16(8, v.getUint16(8, true) & ~(3 << (2 * top)), true);
+}
+
 function st0Exponent(img: Uint8Array): number {
   return (img[36] | (img[37] << 8)) & 0x7fff;
 }
@@ -193,21 +224,20 @@ export function casesForX87(e: X87OpcodeInfo, scale: number): TestCase[] {
         b.pokeBytes(b.memOff, memOperand(rng, e, o16));
       }
       b.fpu = fpuImage(rng, rng.chance(0.05));
+      const domain = DOMAINS[e.mnemonic];
+      if (domain) setSt0(b.fpu, inDomain(rng, domain));
       const c = b.build();
-      // Approximate (transcendental) results: C1 is not reproduced, and the precision of a
-      // reduced trigonometric argument falls with its magnitude (the core reduces with Math's pi).
+      // Approximate (transcendental) results: C1 is not reproduced, and a trigonometric
+      // argument is reduced in double precision (the hardware: with a 66-bit pi), so the
+      // absolute error grows with the argument's magnitude.
       const tc: TestCase = { ...c, key, text: b.describe(c.code), undef: e.flagsUndefined,
         fpuCcUndef: e.ccUndefined | (e.approximate ? 0x200 : 0) };
-      if (e.approximate) tc.approxBits = 50 - (TRIG.has(e.mnemonic) ? Math.max(0, st0Exponent(b.fpu) - 16383) : 0);
+      if (e.approximate) {
+        tc.approx = TRIG.has(e.mnemonic) ? { absExp: st0Exponent(b.fpu) - 16383 - 50, tan: e.mnemonic === 'fptan' } : {};
+      }
       if (e.storesPointers) tc.memIgnore = [[b.memOff + pointerFields(o16)[0], pointerFields(o16)[1]]];
       out.push(tc);
     }
   }
   return out;
-}
-
-export function allX87Cases(scale: number): Map<string, TestCase[]> {
-  const m = new Map<string, TestCase[]>();
-  for (const e of X87_OPCODES) if (!e.system) m.set(x87Key(e), casesForX87(e, scale));
-  return m;
 }

@@ -15,21 +15,23 @@ import { compress, ensureTools, KERNEL_COMPRESSIONS, kernelCompress, MiB } from 
 describe('loader decompression', function () {
   this.timeout(120000);
   let code: Buffer;
+  const compressed = new Map<string, Buffer>();
 
   before(() => {
     ensureTools();
-    code = fs.readFileSync('/bin/bash').subarray(0, 600 * 1024);
+    code = fs.readFileSync('/bin/bash').subarray(0, 400 * 1024);
+    for (const c of KERNEL_COMPRESSIONS) compressed.set(c.name, kernelCompress(c, code));
   });
 
   for (const c of KERNEL_COMPRESSIONS) {
     it(`decodes ${c.name} as the kernel build makes it (trailing size and all)`, () => {
-      const z = kernelCompress(c, code);
+      const z = compressed.get(c.name)!;
       assert.deepEqual(compressionOf(z), { name: c.name, supported: true });
       assert.ok(Buffer.from(decompress(z)).equals(code));
     });
 
     it(`reports truncated ${c.name} data as corrupt`, () => {
-      const z = compress(c.tool, c.args, code);
+      const z = compressed.get(c.name)!;
       assert.throws(() => decompress(z.subarray(0, Math.floor(z.length / 2))), CorruptData);
     });
   }

@@ -370,19 +370,29 @@ export const MUL_HI = new Int32Array(1);
 export function mulu32(x: number, y: number): number {
   const a = x >>> 0;
   const b = y >>> 0;
-  const aL = a & 0xffff;
-  const aH = a >>> 16;
-  const bL = b & 0xffff;
-  const bH = b >>> 16;
-  const t = aL * bL;
-  const m1 = aH * bL + (t >>> 16);
-  const m2 = aL * bH + (m1 % 65536);
-  MUL_HI[0] = aH * bH + Math.floor(m1 / 65536) + Math.floor(m2 / 65536);
+  const p = a * b;
+  if (p <= 9007199254740991) {
+    MUL_HI[0] = Math.floor(p / 4294967296);
+  } else {
+    // Past 2^53 a double drops bits: assemble the high half from 16-bit pieces.
+    const aL = a & 0xffff;
+    const aH = a >>> 16;
+    const bL = b & 0xffff;
+    const bH = b >>> 16;
+    const m1 = aH * bL + ((aL * bL) >>> 16);
+    const m2 = aL * bH + (m1 % 65536);
+    MUL_HI[0] = aH * bH + Math.floor(m1 / 65536) + Math.floor(m2 / 65536);
+  }
   return Math.imul(a, b);
 }
 
 /** Signed 32x32 -> 64 multiply: low half returned, high half in MUL_HI[0]. */
 export function muls32(x: number, y: number): number {
+  const p = x * y;
+  if (p >= -9007199254740991 && p <= 9007199254740991) {
+    MUL_HI[0] = Math.floor(p / 4294967296);
+    return Math.imul(x, y);
+  }
   const lo = mulu32(x, y);
   let hi = MUL_HI[0];
   if (x < 0) hi -= y;

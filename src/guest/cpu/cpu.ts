@@ -9,7 +9,7 @@ import { BlockCache } from './block-cache';
 import { R, STRIDE } from './decoder';
 import { deliverEvent, Src } from './delivery';
 import { dumpState } from './dump';
-import { execBlock } from './exec';
+import { execBlocks } from './exec';
 import { FAULT, Vec } from './fault';
 import { FIXED_ONE, IF, IOPL, TF, WRITABLE } from './flags';
 import { Fpu, FpuHost } from './fpu/fpu';
@@ -36,8 +36,14 @@ export const enum RunExit {
  * its helper modules work on them directly.
  */
 export class Cpu implements FlagState, MmuHost {
+  /**
+   * The registers and a ninth slot that is always zero, so an effective
+   * address adds "base" and "index" without asking whether they exist
+   * (the decoder names slot 8 for a missing one).
+   */
+  readonly eaRegs = new Int32Array(9);
   /** General registers in encoding order: EAX ECX EDX EBX ESP EBP ESI EDI. */
-  readonly regs = new Int32Array(8);
+  readonly regs = this.eaRegs.subarray(0, 8);
   eip = 0;
 
   // EFLAGS, with the arithmetic flags computed lazily (alu.ts).
@@ -60,6 +66,8 @@ export class Cpu implements FlagState, MmuHost {
   readonly segWLim = new Float64Array(6);
   /** CS.D: 1 for a 32-bit code segment. */
   csD = 1;
+  /** CS limit below 4 GiB: blocks are cut where they would cross it. */
+  csLimited = true;
   /** SS.B: 32-bit stack pointer. */
   ss32 = true;
   ssMask = -1;
@@ -255,7 +263,10 @@ export class Cpu implements FlagState, MmuHost {
     }
     this.segRLim[i] = rl;
     this.segWLim[i] = wl;
-    if (i === CS) this.csD = (fl >> 22) & 1;
+    if (i === CS) {
+      this.csD = (fl >> 22) & 1;
+      this.csLimited = limit < 0xffffffff;
+    }
     else if (i === SS) {
       this.ss32 = (fl & 0x400000) !== 0;
       this.ssMask = this.ss32 ? -1 : 0xffff;
@@ -281,11 +292,8 @@ export class Cpu implements FlagState, MmuHost {
   ea(p: number): number {
     const code = this.code;
     const e = code[p + R.EA];
-    let a = code[p + R.DISP];
-    const b = e & 15;
-    if (b !== 8) a = (a + this.regs[b]) | 0;
-    const x = (e >> 4) & 15;
-    if (x !== 8) a = (a + (this.regs[x] << ((e >> 8) & 3))) | 0;
+    const r = this.eaRegs;
+    const a = (code[p + R.DISP] + r[e & 15] + (r[(e >> 4) & 15] << ((e >> 8) & 3))) | 0;
     return (e & 0x8000) !== 0 ? a & 0xffff : a;
   }
 
@@ -392,19 +400,23 @@ export class Cpu implements FlagState, MmuHost {
   private runBlocks(target: number): void {
     const cache = this.cache;
     while (this.instructionCount < target) {
-      if (this.shadow) this.shadow = false;
+      // After sti / mov ss / pop ss exactly one instruction runs before
+      // interrupts are looked at again, so a window as short as
+      // `sti; nop; cli` still lets a pending interrupt in.
+      const shadow = this.shadow;
+      if (shadow) this.shadow = false;
       else if ((this.flags & IF) !== 0 && this.intr.pending()) this.acceptInterrupt();
       const tf = this.flags & TF;
       this.lookupBlock();
-      this.blockStart = cache.start;
+      const start = cache.start;
+      let end = cache.end;
+      this.blockStart = start;
       this.blockId = cache.id;
       this.blockEip = this.eip;
-      let end = cache.end;
-      if (this.segLimit[CS] < 0xffffffff) end = this.clampToCsLimit(cache.start, end);
-      if (tf) end = cache.start + STRIDE;
+      if (this.csLimited) end = this.clampToCsLimit(start, end);
+      if (tf || shadow) end = start + STRIDE;
       this.delivered = false;
-      this.instructionCount += execBlock(this, cache.start, end, this.eip);
-      this.ip = -1;
+      execBlocks(this, start, end, this.eip, target, !(tf || shadow));
       if (tf && !this.delivered) this.singleStepTrap();
       if (this.halted) return;
     }

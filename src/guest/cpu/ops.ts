@@ -309,8 +309,9 @@ export function imul2(cpu: Cpu, m: number, a: number, b: number): void {
     const cf = r !== (r << 16) >> 16 ? 1 : 0;
     setRes(cpu, r & 0xffff, 1, cf, cf);
   } else {
-    const lo = muls32(a, b);
-    const cf = MUL_HI[0] !== lo >> 31 ? 1 : 0;
+    // The exact product fits a double unless it is far outside int32 anyway.
+    const lo = Math.imul(a, b);
+    const cf = a * b !== lo ? 1 : 0;
     cpu.regs[g] = lo;
     setRes(cpu, lo, 2, cf, cf);
   }

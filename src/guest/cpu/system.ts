@@ -44,35 +44,61 @@ function str4(s: string, i: number): number {
   return v;
 }
 
+/** Highest basic CPUID leaf: 0x15/0x16 describe the TSC's fixed 1 GHz, the rest up to it read as zero. */
+const MAX_BASIC_LEAF = 0x16;
+
 export function cpuid(cpu: Cpu): void {
   const r = cpu.regs;
-  const leaf = r[0] >>> 0;
+  let leaf = r[0] >>> 0;
+  // As Intel parts do, a basic leaf above the maximum answers as the maximum.
+  if (leaf > MAX_BASIC_LEAF && leaf < 0x80000000) leaf = MAX_BASIC_LEAF;
   let a = 0;
   let b = 0;
   let c = 0;
   let d = 0;
-  if (leaf === 0) {
-    a = 2;
-    b = str4('GenuineIntel', 0);
-    d = str4('GenuineIntel', 4);
-    c = str4('GenuineIntel', 8);
-  } else if (leaf === 1) {
-    a = CPUID_SIGNATURE;
-    d = FEATURES_EDX;
-  } else if (leaf === 0x80000000) {
-    a = 0x80000004;
-  } else if (leaf >= 0x80000002 && leaf <= 0x80000004) {
-    const s = BRAND.padEnd(48, '\0');
-    const o = (leaf - 0x80000002) * 16;
-    a = str4(s, o);
-    b = str4(s, o + 4);
-    c = str4(s, o + 8);
-    d = str4(s, o + 12);
-  } else if (leaf < 0x80000000) {
-    // Leaf 2 (and, as Intel parts do, any basic leaf above the maximum):
-    // one round of cache descriptors: 16K L1 I and D, 512K L2, 4M-page DTLB.
-    a = 0x00000001;
-    d = 0x0c040843;
+  switch (leaf) {
+    case 0:
+      a = MAX_BASIC_LEAF;
+      b = str4('GenuineIntel', 0);
+      d = str4('GenuineIntel', 4);
+      c = str4('GenuineIntel', 8);
+      break;
+    case 1:
+      a = CPUID_SIGNATURE;
+      d = FEATURES_EDX;
+      break;
+    case 2:
+      // One round of cache descriptors: 16K L1 I and D, 512K L2, 4M-page DTLB.
+      a = 0x00000001;
+      d = 0x0c040843;
+      break;
+    case 0x15:
+      // TSC = crystal * EBX / EAX with a 1 GHz "crystal": Linux then knows the
+      // TSC frequency exactly and needs no calibration against the PIT, which
+      // an interpreted CPU would make unreliable.
+      a = 1;
+      b = 1;
+      c = 1000000000;
+      break;
+    case 0x16:
+      a = 1000; // base MHz
+      b = 1000; // maximum MHz
+      c = 100; // bus MHz
+      break;
+    case 0x80000000:
+      a = 0x80000004;
+      break;
+    case 0x80000002: case 0x80000003: case 0x80000004: {
+      const s = BRAND.padEnd(48, '\0');
+      const o = (leaf - 0x80000002) * 16;
+      a = str4(s, o);
+      b = str4(s, o + 4);
+      c = str4(s, o + 8);
+      d = str4(s, o + 12);
+      break;
+    }
+    default:
+      break;
   }
   r[0] = a;
   r[3] = b;

@@ -15,12 +15,12 @@ const CL_MAGIC = 0x020; // pre-2.02 command line: magic and offset
 const CL_OFFSET = 0x022;
 const ALT_MEM_K = 0x1e0;
 const E820_ENTRIES = 0x1e8;
-export const SETUP_HEADER = 0x1f1;
+const SETUP_HEADER = 0x1f1;
 /** The setup header ends here at most; edd_mbr_sig_buffer follows. */
-export const SETUP_HEADER_END = 0x290;
+const SETUP_HEADER_END = 0x290;
 const BOOT_FLAG = 0x1fe;
 const HEADER = 0x202;
-export const VERSION = 0x206;
+const VERSION = 0x206;
 const TYPE_OF_LOADER = 0x210;
 const LOADFLAGS = 0x211;
 const RAMDISK_IMAGE = 0x218;
@@ -37,9 +37,9 @@ const LOADER_UNDEFINED = 0xff; // "boot loader without an assigned id"
 const SUBARCH_PC = 0;
 
 /** The protocol version we claim for a header we build ourselves (an ELF vmlinux). */
-export const BUILT_VERSION = 0x0207;
+const BUILT_VERSION = 0x0207;
 /** x86 COMMAND_LINE_SIZE is 2048; without a header saying otherwise, that is the limit. */
-export const DEFAULT_CMDLINE_MAX = 2047;
+const DEFAULT_CMDLINE_MAX = 2047;
 
 export interface ZeroPage {
   /** Bytes 0x1f1.. of the image, or undefined to build a minimal header. */

@@ -96,15 +96,6 @@ export function parseElf(b: Uint8Array, fail: (reason: string) => UserError): El
   return { entry, segments, pageOffset };
 }
 
-/** Physical [start, end) covered by the segments. */
-export function elfExtent(elf: ElfImage): { start: number; end: number } {
-  const live = elf.segments.filter((s) => s.memsz > 0);
-  return {
-    start: Math.min(...live.map((s) => s.paddr)),
-    end: Math.max(...live.map((s) => s.paddr + s.memsz)),
-  };
-}
-
 /**
  * Where execution starts. A physical entry point (the kernel's
  * phys_startup_32) starts with paging off. One that only makes sense as a

@@ -2,17 +2,17 @@
  * The oracle: runs instruction test cases on the host CPU, as a 32-bit Linux
  * process, and reports the machine state each one ends in.
  *
- * Every case is a few instruction bytes placed in a code page filled with
- * int3 (0xCC). Whatever the instruction does (falls through, branches inside
- * the page, faults), the case ends with a signal: SIGTRAP from the int3 it
+ * Every case is a few instruction bytes placed in a code area (two pages)
+ * filled with int3 (0xCC). Whatever the instruction does (falls through,
+ * branches inside the area, faults), the case ends with a signal: SIGTRAP from the int3 it
  * reaches, or the signal of the fault. The kernel hands the handler the full
  * user context (registers, EFLAGS, segment selectors, the trap number and
  * error code, and the x87 state in fnsave layout), which is exactly the state
  * the TypeScript core must reproduce. The handler copies it out and
  * siglongjmps back to the case loop, so one process runs any number of cases.
  *
- * Layout constants (CODE_ADDR, SCRATCH_ADDR, SCRATCH_SIZE, LDT_SEL) come from
- * the TypeScript side (test/conformance/layout.ts) as -D flags, so both sides
+ * Layout constants (CODE_ADDR, CODE_SIZE, SCRATCH_ADDR, SCRATCH_SIZE, LDT_SEL,
+ * USER_DS, PATTERN_SEED) come from the TypeScript side (test/conformance/layout.ts) as -D flags, so both sides
  * share one definition. Wire format: see test/conformance/wire.ts.
  */
 #define _GNU_SOURCE
@@ -28,7 +28,6 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#define CODE_SIZE 4096
 #define MAX_CODE 32
 #define FPU_IMAGE 108
 
@@ -134,7 +133,6 @@ static void set_ldt(void) {
     d.limit = 0xfffff;
     d.seg_32bit = 1;
     d.limit_in_pages = 1;
-    d.useable = 1;
     if (syscall(SYS_modify_ldt, 1, &d, sizeof d) != 0) die("modify_ldt");
 }
 

@@ -121,8 +121,11 @@ function fromDouble(v: number): Ext {
   return [lo, hi, (sign << 15) | (exp - 1023 + 16383)];
 }
 
-/** A random starting state as a 32-bit fnsave image. */
-export function randomState(r: Rng, info: X87OpcodeInfo | undefined, regMode: Parameters<typeof randomExt>[1]): Uint8Array {
+/** A random starting state as a 32-bit fnsave image. Only the non-waiting
+ *  instructions may start with an unmasked exception pending (ES set): a
+ *  waiting one would trap on the host. */
+export function randomState(r: Rng, info: X87OpcodeInfo | undefined, regMode: Parameters<typeof randomExt>[1],
+                            pendingOk = info !== undefined && !info.waiting): Uint8Array {
   const img = new Uint8Array(108);
   const dv = new DataView(img.buffer);
   // Control word: usually all masked; sometimes a random mask set.
@@ -130,10 +133,11 @@ export function randomState(r: Rng, info: X87OpcodeInfo | undefined, regMode: Pa
   const pc = r.pick([0, 2, 3, 3, 1]);
   const rc = r.int(4);
   const cw = masks | 0x40 | (pc << 8) | (rc << 10);
-  // Status: condition codes, and only flags that are masked (nothing pending).
-  const flags = r.chance(0.5) ? 0 : r.u32() & masks & 0x3F;
+  // Status: condition codes and exception flags (with ES and B when one is unmasked).
+  const flags = r.chance(0.5) ? 0 : r.u32() & (pendingOk ? 0x3F : masks);
   const top = r.int(8);
-  const sw = (r.u32() & 0x4700) | flags | (r.chance(0.2) ? 0x40 & (flags << 6) : 0) | (top << 11);
+  const es = flags & ~masks ? 0x8080 : 0;
+  const sw = (r.u32() & 0x4700) | flags | es | (r.chance(0.2) ? 0x40 & (flags << 6) : 0) | (top << 11);
   // Registers: ST(0), ST(1) and the one named by a register form usually full.
   let tw = 0;
   const needed = new Set<number>([0, 1]);
@@ -199,7 +203,7 @@ export function randomMem(r: Rng, info: X87OpcodeInfo, o16: boolean): Uint8Array
     case 'm2byte': dv.setUint16(0, r.chance(0.5) ? r.u32() & 0xFFFF : 0x037F | (r.int(4) << 8) | (r.int(4) << 10), true); break;
     case 'm28byte': case 'm108byte': {
       // An environment/state image: a random state, rearranged for 16-bit layouts.
-      const st = randomState(r, undefined, 'any');
+      const st = randomState(r, undefined, 'any', true);   // loaded, not executed: may be pending
       if (!o16) { b.set(st.subarray(0, b.length)); break; }
       b[0] = st[0]; b[1] = st[1]; b[2] = st[4]; b[3] = st[5]; b[4] = st[8]; b[5] = st[9];
       if (b.length > 14) b.set(st.subarray(28, 108), 14);

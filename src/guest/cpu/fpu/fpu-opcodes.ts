@@ -11,8 +11,8 @@
  * FPU fields below, so the conformance tests can enumerate and check them.
  */
 
-// EFLAGS bits written by fcomi/fucomi (ZF PF CF from the compare; OF SF AF cleared).
-const CF = 0x001, PF = 0x004, AF = 0x010, ZF = 0x040, SF = 0x080, OF = 0x800;
+import { CF, PF, AF, ZF, SF, OF } from '../flags';
+
 /** Condition-code bits of the FPU status word. */
 export const FPU_C0 = 0x0100, FPU_C1 = 0x0200, FPU_C2 = 0x0400, FPU_C3 = 0x4000;
 const ALL_CC = FPU_C0 | FPU_C1 | FPU_C2 | FPU_C3;
@@ -50,6 +50,7 @@ export interface X87OpcodeInfo {
   storesPointers?: boolean;
 }
 
+/** EFLAGS written by fcomi/fucomi: ZF PF CF from the compare, OF SF AF cleared. */
 const FCOMI_FLAGS = ZF | PF | CF | OF | SF | AF;
 
 type Extra = Partial<X87OpcodeInfo>;

@@ -14,7 +14,7 @@
  * including the exception flags and C1. There is no loss beyond 2^53: 64-bit
  * integers and 64-bit significands are held exactly. Only the transcendental
  * instructions (fsin, fcos, fsincos, fptan, fpatan, f2xm1, fyl2x, fyl2xp1)
- * go through JavaScript doubles, with a relative error of about 2^-51
+ * go through JavaScript doubles, with a relative error within 2^-51
  * (see transcendental.ts). Nothing is allocated per instruction.
  *
  * Exceptions follow the hardware: masked exceptions give the IEEE default
@@ -27,13 +27,14 @@
  * the table is #UD) and handles CR0.EM/TS (#NM) and fwait itself.
  */
 import {
-  Num, ZERO, FINITE, INF, QNAN, SNAN, BAD, IE, DE, ZE, OE, UE, PE, SF, C1, EXT, DBL, SGL,
-  CMP_LT, CMP_EQ, CMP_GT, RC_NEAREST, RC_DOWN, RC_UP,
+  Num, ZERO, FINITE, INF, QNAN, SNAN, BAD, IE, DE, ZE, OE, UE, SF, C1, DBL, SGL,
+  CMP_LT, CMP_EQ, CMP_GT, RC_DOWN, RC_UP,
   unpackExt, unpackDouble, unpackSingle, unpackInt, extSE, packDouble, packSingle, packedLo,
   roundTo, add, mul, div, sqrt, compare, cmpFlags, roundToInt, intHi, intLo, roundInt, scale,
   remainder, remQuot, remPartial,
 } from './softfloat';
 import { trig, atan2, exp2m1, ylog2x } from './transcendental';
+import { CF as EF_CF, PF as EF_PF, ZF as EF_ZF } from '../flags';
 
 export interface FpuHost {
   /** Guest linear-address accessors (paging applied); they throw on a fault. */
@@ -54,8 +55,6 @@ export interface FpuHost {
 const ES = 0x80, SW_C0 = 0x100, SW_C1 = 0x200, SW_C2 = 0x400, SW_C3 = 0x4000, SW_B = 0x8000;
 const SW_CC = SW_C0 | SW_C1 | SW_C2 | SW_C3;
 const EXC = 0x3F;
-// EFLAGS bits read by fcmovcc.
-const EF_CF = 0x01, EF_PF = 0x04, EF_ZF = 0x40;
 
 const CW_INIT = 0x037F;
 /** fldcw keeps the masks, PC, RC and the (ignored) infinity bit; bit 6 reads as 1. */
@@ -273,7 +272,10 @@ export class Fpu {
     if (this.sw & ES) this.host.raiseMF();
   }
 
-  /** Remember this instruction for fnstenv/fsave (FIP, FCS, FOP, FDP, FDS). */
+  /** Remember this instruction for fnstenv/fsave (FIP, FCS, FOP, FDP, FDS).
+   *  FDP is the linear address we are given, which equals the offset the
+   *  hardware stores for the flat segments Linux uses. Register forms leave
+   *  FDP/FDS alone. */
   private touch(op: number, modrm: number, addr: number): void {
     this.fip = this.nextEip; this.fcs = this.nextCs;
     this.fop = ((op & 7) << 8) | modrm;
@@ -456,21 +458,19 @@ export class Fpu {
   /** fist/fistp to a 16-, 32- or 64-bit integer. */
   private fistMem(addr: number, bits: number, pop: boolean, op: number, modrm: number): void {
     const h = this.host;
-    let flags = 0, whi = 0, wlo = 0;
-    const indefinite = (): void => {
-      if (bits === 64) { whi = 0x80000000; wlo = 0; } else wlo = bits === 32 ? 0x80000000 : 0x8000;
-    };
-    if (this.isEmpty(0)) { flags = IE | SF; indefinite(); }
+    // The integer indefinite (the most negative integer) unless a value is computed.
+    let flags = 0, whi = bits === 64 ? 0x80000000 : 0, wlo = bits === 64 ? 0 : bits === 32 ? 0x80000000 : 0x8000;
+    if (this.isEmpty(0)) flags = IE | SF;
     else {
       const a = this.a;
       this.load(0, a);
-      if (a.cls !== FINITE && a.cls !== ZERO) { flags = IE; indefinite(); }
+      if (a.cls !== FINITE && a.cls !== ZERO) flags = IE;
       else {
         const f = roundToInt(a, this.rc());
         // The magnitude must be below 2^(bits-1), or equal to it when negative.
         const lh = bits === 64 ? 0x80000000 : 0, ll = bits === 64 ? 0 : 2 ** (bits - 1);
         const cmp = f < 0 ? 1 : intHi !== lh ? (intHi > lh ? 1 : -1) : intLo !== ll ? (intLo > ll ? 1 : -1) : 0;
-        if (cmp > 0 || (cmp === 0 && a.s === 0)) { flags = IE; indefinite(); }
+        if (cmp > 0 || (cmp === 0 && a.s === 0)) flags = IE;
         else {
           flags = f;
           if (a.s) {   // two's complement
@@ -490,8 +490,7 @@ export class Fpu {
     else if (bits === 32) h.write32(addr, wlo);
     else h.write16(addr, wlo);
     this.touch(op, modrm, addr);
-    this.raise(flags);
-    this.setC1((flags & C1) !== 0);
+    this.commit(flags, true);
     if (pop) this.pop();
   }
 
@@ -556,8 +555,7 @@ export class Fpu {
     h.checkWrite(addr, 10);
     h.write32(addr, get32(m, 0)); h.write32(addr + 4, get32(m, 4)); h.write16(addr + 8, get16(m, 8));
     this.touch(op, modrm, addr);
-    this.raise(flags);
-    this.setC1((flags & C1) !== 0);
+    this.commit(flags, true);
     this.pop();
   }
 
@@ -618,6 +616,7 @@ export class Fpu {
   private fnstenv(addr: number, o16: boolean): void {
     this.storeImage(addr, this.writeImage(this.img, o16, false));
     this.cw |= EXC;
+    this.updateES();
   }
 
   private fnsave(addr: number, o16: boolean): void {

@@ -29,12 +29,17 @@ export interface Format { emin: number; emax: number; }
 export const EXT: Format = { emin: -16382, emax: 16383 };
 export const DBL: Format = { emin: -1022, emax: 1023 };
 export const SGL: Format = { emin: -126, emax: 127 };
+/** For intermediate results inside an instruction: never over- or underflows,
+ *  so the result stays a normalized Num (not a register encoding). */
+export const WIDE: Format = { emin: -1e6, emax: 1e6 };
 
 /** Overflow/underflow with the exception unmasked and a register destination
  *  delivers the result with its exponent wrapped by this bias (IEEE 754 trap). */
 const BIAS_ADJUST = 24576;
 
 const TWO32 = 4294967296;
+/** POW2[n] = 2^n, for the bit loops (a table is much faster than 2 ** n). */
+const POW2: readonly number[] = Array.from({ length: 66 }, (_, n) => 2 ** n);
 
 export class Num {
   cls = ZERO;
@@ -244,10 +249,10 @@ function roundPack(s: number, e: number, prec: number, fmt: Format, rc: number, 
   if (up) {
     flags |= C1;
     if (d < 32) {
-      L += 2 ** d;
+      L += POW2[d];
       if (L >= TWO32) { L -= TWO32; H += 1; }
     } else {
-      H += 2 ** (d - 32);
+      H += POW2[d - 32];
     }
     if (H >= TWO32) { H = 0x80000000; L = 0; e += 1; }
   }
@@ -323,7 +328,7 @@ function denormFlags(a: Num, b: Num): number {
 // ---- Arithmetic -----------------------------------------------------------
 
 /** a + b, or a - b when `negB`. */
-export function add(a: Num, b: Num, negB: boolean, prec: number, rc: number, cw: number, out: Num): number {
+export function add(a: Num, b: Num, negB: boolean, prec: number, rc: number, cw: number, out: Num, fmt: Format = EXT): number {
   const r = screen2(a, b, out);
   if (r >= 0) return r;
   const sb = negB ? b.s ^ 1 : b.s;
@@ -340,10 +345,10 @@ export function add(a: Num, b: Num, negB: boolean, prec: number, rc: number, cw:
     out.setZero(a.s === sb ? a.s : (rc === RC_DOWN ? 1 : 0));
     return flags;
   }
-  if (b.cls === ZERO) return flags | roundTo(a, prec, EXT, rc, cw, true, out);
+  if (b.cls === ZERO) return flags | roundTo(a, prec, fmt, rc, cw, true, out);
   if (a.cls === ZERO) {
     out.copy(b); out.s = sb;
-    return flags | roundTo(out, prec, EXT, rc, cw, true, out);
+    return flags | roundTo(out, prec, fmt, rc, cw, true, out);
   }
   // Both finite nonzero: align the smaller to the larger.
   let big = a, small = b, sBig = a.s, sSmall = sb;
@@ -374,7 +379,7 @@ export function add(a: Num, b: Num, negB: boolean, prec: number, rc: number, cw:
     }
     e -= normalizeHLX();
   }
-  return flags | roundPack(sBig, e, prec, EXT, rc, cw, true, out);
+  return flags | roundPack(sBig, e, prec, fmt, rc, cw, true, out);
 }
 
 /** 64x64-bit significand product into H:L:X (top 96 bits, rest jammed); returns 1 if bit 127 set. */
@@ -404,7 +409,7 @@ function mulSig(ah: number, al: number, bh: number, bl: number): number {
   return 0;
 }
 
-export function mul(a: Num, b: Num, prec: number, rc: number, cw: number, out: Num): number {
+export function mul(a: Num, b: Num, prec: number, rc: number, cw: number, out: Num, fmt: Format = EXT): number {
   const r = screen2(a, b, out);
   if (r >= 0) return r;
   const s = a.s ^ b.s;
@@ -415,7 +420,7 @@ export function mul(a: Num, b: Num, prec: number, rc: number, cw: number, out: N
   }
   if (a.cls === ZERO || b.cls === ZERO) { out.setZero(s); return flags; }
   const top = mulSig(a.hi, a.lo, b.hi, b.lo);
-  return flags | roundPack(s, a.e + b.e + top, prec, EXT, rc, cw, true, out);
+  return flags | roundPack(s, a.e + b.e + top, prec, fmt, rc, cw, true, out);
 }
 
 /** Restoring division of significands: quotient of (rh:rl)/(bh:bl) for `bits`
@@ -424,17 +429,20 @@ export function mul(a: Num, b: Num, prec: number, rc: number, cw: number, out: N
 let divRh = 0, divRl = 0;
 function divBits(rh: number, rl: number, bh: number, bl: number, bits: number): void {
   H = 0; L = 0; X = 0;
+  let w = 0;   // quotient bits, collected 32 at a time
   for (let i = 0; i < bits; i++) {
+    let bit = 0;
     if (rh > bh || (rh === bh && rl >= bl)) {
       rl -= bl; rh -= bh;
       if (rl < 0) { rl += TWO32; rh -= 1; }
-      if (i < 32) H += 2 ** (31 - i);
-      else if (i < 64) L += 2 ** (63 - i);
-      else X += 2 ** (95 - i);
+      bit = 1;
     }
+    w = (w << 1) | bit;
+    if ((i & 31) === 31) { if (i < 32) H = w >>> 0; else if (i < 64) L = w >>> 0; else X = w >>> 0; w = 0; }
     rh = rh * 2 + (rl >>> 31);
     rl = (rl << 1) >>> 0;
   }
+  if (bits & 31) X = (w << (32 - (bits & 31))) >>> 0;
   divRh = rh; divRl = rl;
 }
 
@@ -479,7 +487,7 @@ export function sqrt(a: Num, prec: number, rc: number, cw: number, out: Num): nu
   let xl = (a.lo * scale) % TWO32;
   let sh = 0, sl = 0, qh = 0, ql = 0;
   for (let bit = 65; bit >= 0; bit--) {
-    const rh = bit >= 32 ? 2 ** (bit - 32) : 0, rl = bit >= 32 ? 0 : 2 ** bit;
+    const rh = bit >= 32 ? POW2[bit - 32] : 0, rl = bit >= 32 ? 0 : POW2[bit];
     // t = s + r
     let th = sh + rh, tl = sl + rl;
     if (tl >= TWO32) { tl -= TWO32; th += 1; }

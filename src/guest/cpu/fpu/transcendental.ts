@@ -5,17 +5,18 @@
  * Precision: each 64-bit argument is split exactly into a double and a
  * small remainder, the function is evaluated on the double with Math and
  * corrected to first order for the remainder, and the two parts are summed
- * in 80-bit arithmetic. The result is then as good as Math's double result,
- * a relative error of about 2^-52, where the hardware delivers about 2^-63.
- * Where a double would lose the value itself (tiny arguments, exponents
- * beyond the double range, logarithms near 1) the value is first reduced
- * exactly in 80-bit arithmetic. fsin/fcos/fptan
- * reduce their argument with the exact pi (Math), while real x87s use a
- * 66-bit pi: for large arguments the two differ by the hardware's error.
- * C1 ("rounded up") is not reproduced for these instructions.
+ * in 80-bit arithmetic. The result is then as good as Math's double result:
+ * within 2^-51 relative of the hardware's (2^-51.5 measured against this
+ * machine's x87), where the hardware itself is good to about 2^-63. Where a
+ * double would lose the value itself (tiny arguments, exponents beyond the
+ * double range, logarithms near 1) the value is first reduced exactly in
+ * 80-bit arithmetic. fsin/fcos/fptan reduce their argument with the exact
+ * pi (Math), while real x87s use a 66-bit pi: for large arguments the two
+ * differ by the hardware's error. C1 ("rounded up") is not reproduced for
+ * these instructions; the flags and special cases are.
  */
 import {
-  Num, ZERO, FINITE, INF, QNAN, SNAN, BAD, IE, DE, ZE, UE, PE, EXT, RC_NEAREST,
+  Num, ZERO, FINITE, INF, QNAN, SNAN, BAD, IE, DE, ZE, UE, PE, EXT, WIDE, RC_NEAREST,
   propagateNaN, toFloat64, fromFloat64, roundTo, mul, add, div,
 } from './softfloat';
 
@@ -30,7 +31,7 @@ let low = 0;
 function split(a: Num): number {
   const hi = toFloat64(a);
   fromFloat64(hi, t3);
-  add(a, t3, true, 64, RC_NEAREST, 0x3F, t3);
+  add(a, t3, true, 64, RC_NEAREST, 0x3F, t3, WIDE);
   low = toFloat64(t3);
   return hi;
 }
@@ -125,9 +126,9 @@ export function exp2m1(a: Num, cw: number, out: Num): number {
 
 /** log2 of a finite positive Num as a double; its correction in `logLow`. */
 let logLow = 0;
-function log2(a: Num, cw: number): number {
+function log2(a: Num): number {
   if (a.e === 0 || a.e === -1) {
-    add(a, one, true, 64, rcOf(cw), cw, t1);   // a - 1, exact here
+    add(a, one, true, 64, RC_NEAREST, 0x3F, t1, WIDE);   // a - 1, exact here
     return log2p1(t1);
   }
   t1.copy(a); t1.e = 0;
@@ -165,7 +166,7 @@ export function ylog2x(y: Num, x: Num, plus1: boolean, cw: number, out: Num): nu
     if (Number.isNaN(l)) {
       // log2(1 + x) = x / ln 2 at this precision.
       fromFloat64(1 / Math.LN2, t2);
-      mul(x, t2, 64, rcOf(cw), cw, t1);
+      mul(x, t2, 64, rcOf(cw), cw, t1, WIDE);
       return flags | inexact(mul(y, t1, 64, rcOf(cw), cw, out), out);
     }
   } else {
@@ -176,7 +177,7 @@ export function ylog2x(y: Num, x: Num, plus1: boolean, cw: number, out: Num): nu
       return y.cls === INF ? flags : ZE;   // division by zero hides a denormal
     }
     logLow = 0;
-    l = x.cls === INF ? Infinity : log2(x, cw);
+    l = x.cls === INF ? Infinity : log2(x);
   }
   if (l === 0 && y.cls === INF) { out.setIndefinite(); return IE; }
   if (!Number.isFinite(l)) {
@@ -185,7 +186,7 @@ export function ylog2x(y: Num, x: Num, plus1: boolean, cw: number, out: Num): nu
   }
   // y * (l + logLow), the sum formed exactly enough in 80 bits first.
   fromFloat64(l, t1); fromFloat64(logLow, t2);
-  add(t1, t2, false, 64, rcOf(cw), cw, t3);
+  add(t1, t2, false, 64, RC_NEAREST, 0x3F, t3, WIDE);
   const f = mul(y, t3, 64, rcOf(cw), cw, out);
   return flags | (l === 0 ? f & ~0x200 : inexact(f, out));
 }

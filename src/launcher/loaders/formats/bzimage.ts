@@ -42,8 +42,9 @@ export const bzImageFormat: KernelFormat = {
 function parseDirect(image: KernelImage, h: BzHeader) {
   const fail = (r: string) => image.error(r);
   const payload = payloadOf(image, h);
-  if (!payload?.data) {
-    throw fail(`the kernel inside is ${payload?.compression ?? 'not'} compressed, which lguest cannot decompress (try --no-direct)`);
+  if (!payload) throw fail('there is no compressed kernel in the bzImage');
+  if (!payload.data) {
+    throw fail(`the kernel inside is ${payload.compression} compressed, which lguest cannot decompress (try --no-direct)`);
   }
   const { compression, data } = payload;
   const elf = parseElf(data, (r) => fail(`${compression} payload: ${r}`));

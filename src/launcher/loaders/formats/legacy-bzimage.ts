@@ -4,7 +4,7 @@ import { decodeGzipMember } from '../decompress/gzip';
 import { hex, KernelImage } from '../image';
 import { bootLinux } from '../linux-boot';
 import { placeFile } from '../place';
-import { hasBootFlag, isBzImage, payloadOf, protocolString, readBzHeader } from './bzimage-header';
+import { hasBootFlag, isBzImage, Payload, payloadOf, protocolString, readBzHeader } from './bzimage-header';
 
 /**
  * An older bzImage (protocol before 2.07, or a payload that is not an ELF
@@ -41,11 +41,7 @@ export const legacyBzImageFormat: KernelFormat = {
 /** A bzImage's kernel always ran at physical 1 MiB (CONFIG_PHYSICAL_START's old default). */
 const LEGACY_LOAD = 0x100000;
 
-function rawKernel(
-  image: KernelImage,
-  pmOffset: number,
-  payload: ReturnType<typeof payloadOf>,
-): { data: Uint8Array; from: string } {
+function rawKernel(image: KernelImage, pmOffset: number, payload: Payload | null): { data: Uint8Array; from: string } {
   if (payload) {
     if (!payload.data) {
       throw image.error(`the kernel inside is ${payload.compression} compressed, which lguest cannot decompress`);

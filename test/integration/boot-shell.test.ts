@@ -1,0 +1,136 @@
+import { strict as assert } from 'node:assert';
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+/**
+ * The product's promise, tried as a user would: the README's command boots the
+ * stock Debian 686 kernel to a busybox shell on a real terminal (a tmux pane),
+ * the shell works with a virtio disk, `poweroff` ends the launcher with
+ * status 0 and leaves the terminal as it was, and what the guest wrote is in
+ * the image file on the host.
+ */
+const root = path.join(__dirname, '..', '..', '..');
+const kernel = path.join(root, '.cache/guest/vmlinuz');
+const initrd = path.join(root, '.cache/guest/initramfs.gz');
+const PROMPT = '/ # ';
+const BOOT_LIMIT_MS = 20 * 60 * 1000;
+
+function tmux(...args: string[]): string {
+  return execFileSync('tmux', args, { encoding: 'utf8' });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+describe('booting the Debian kernel to a shell (tmux)', function () {
+  this.timeout(BOOT_LIMIT_MS + 10 * 60 * 1000);
+  const session = `lguest-boot-${process.pid}`;
+  let dir: string;
+  let disk: string;
+  let statusFile: string;
+  let sttyBefore: string;
+  let sttyAfter: string;
+
+  /** All the pane has shown, scrollback included. */
+  const screen = (): string => tmux('capture-pane', '-p', '-J', '-S', '-100000', '-t', session);
+
+  /** Waits until `pattern` appears in the pane after `from` characters of it. */
+  async function waitFor(pattern: RegExp | string, from: number, limitMs: number): Promise<string> {
+    const end = Date.now() + limitMs;
+    for (;;) {
+      const text = screen().slice(from);
+      if (typeof pattern === 'string' ? text.includes(pattern) : pattern.test(text)) return text;
+      if (Date.now() > end) throw new Error(`no ${pattern} on the console within ${limitMs / 1000} s; it shows:\n${text.slice(-2000)}`);
+      await sleep(500);
+    }
+  }
+
+  /** Types a command and returns what it printed up to the next prompt. */
+  async function shell(command: string, limitMs = 120_000): Promise<string> {
+    const from = screen().length;
+    tmux('send-keys', '-t', session, '-l', command);
+    tmux('send-keys', '-t', session, 'Enter');
+    const out = await waitFor(new RegExp(`${command.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[\\s\\S]*\\n${PROMPT.replace('#', '\\#')}`), Math.max(0, from - 200), limitMs);
+    return out;
+  }
+
+  before(function () {
+    for (const f of [kernel, initrd]) {
+      if (!fs.existsSync(f)) throw new Error(`${f} is missing: run scripts/setup`);
+    }
+    if (spawnSync('tmux', ['-V']).status !== 0) throw new Error('tmux is missing: run scripts/setup');
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lguest-boot-'));
+    disk = path.join(dir, 'disk.img');
+    statusFile = path.join(dir, 'status');
+    fs.writeFileSync(disk, Buffer.alloc(0));
+    fs.truncateSync(disk, 32 * 1024 * 1024);
+    // The pane runs a shell that records the terminal settings, runs the
+    // launcher, then records its status and the settings again.
+    const script = path.join(dir, 'run.sh');
+    fs.writeFileSync(
+      script,
+      [
+        `stty -a > ${dir}/stty-before`,
+        `node ${path.join(root, 'bin/lguest')} --block=${disk} --initrd=${initrd} 256 ${kernel}`,
+        `echo $? > ${statusFile}.tmp; stty -a > ${dir}/stty-after; mv ${statusFile}.tmp ${statusFile}`,
+        'sleep 600',
+      ].join('\n'),
+    );
+    tmux('new-session', '-d', '-s', session, '-x', '200', '-y', '50', `sh ${script}`);
+    tmux('set-option', '-t', session, 'history-limit', '100000');
+  });
+
+  after(function () {
+    spawnSync('tmux', ['kill-session', '-t', session]);
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('shows the boot log and reaches the busybox prompt', async function () {
+    const text = await waitFor(PROMPT, 0, BOOT_LIMIT_MS);
+    assert.match(text, /Linux version 6\.1\.\S+-686/);
+    assert.match(text, /virtio_blk virtio\d+: \[vda\]/);
+  });
+
+  it('runs commands: /proc/cpuinfo and uname', async function () {
+    assert.match(await shell('cat /proc/cpuinfo'), /GenuineIntel[\s\S]*cpu family\s*:\s*6[\s\S]*flags\s*:.*\bcmov\b/);
+    assert.match(await shell('uname -a'), /Linux \S+ 6\.1\.\S+-686 .* i686/);
+    assert.match(await shell('ls /dev/vda'), /\/dev\/vda/);
+  });
+
+  it('makes an ext2 filesystem on the virtio disk and writes a file to it', async function () {
+    const out = await shell('mke2fs /dev/vda && mount /dev/vda /mnt && echo hello > /mnt/f && umount /mnt && echo disk-done', 600_000);
+    assert.match(out, /\ndisk-done/);
+  });
+
+  it('sleeps 5 s of host time for `sleep 5`', async function () {
+    // Not a timed assertion on our speed: it checks that the guest's clock
+    // follows the host's. A bound this loose only fails if time is wrong.
+    const t0 = Date.now();
+    await shell('sleep 5 && echo slept');
+    const seconds = (Date.now() - t0) / 1000;
+    assert.ok(seconds >= 4.75, `sleep 5 returned after ${seconds} s of host time`);
+    assert.ok(seconds < 5 * 1.05 + 3, `sleep 5 took ${seconds} s of host time`);
+  });
+
+  it('powers off: the launcher exits 0 and the terminal is as it was', async function () {
+    tmux('send-keys', '-t', session, '-l', 'poweroff');
+    tmux('send-keys', '-t', session, 'Enter');
+    const end = Date.now() + 120_000;
+    while (!fs.existsSync(statusFile)) {
+      if (Date.now() > end) throw new Error(`the launcher did not exit after poweroff; the console shows:\n${screen().slice(-2000)}`);
+      await sleep(250);
+    }
+    assert.equal(fs.readFileSync(statusFile, 'utf8').trim(), '0');
+    sttyBefore = fs.readFileSync(path.join(dir, 'stty-before'), 'utf8');
+    sttyAfter = fs.readFileSync(path.join(dir, 'stty-after'), 'utf8');
+    assert.equal(sttyAfter, sttyBefore);
+  });
+
+  it('left an ext2 filesystem on the host image with f = hello', function () {
+    const out = execFileSync('debugfs', ['-R', 'cat /f', disk], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    assert.equal(out, 'hello\n');
+  });
+});
