@@ -1,3 +1,4 @@
+import { Socket } from 'node:net';
 import { spawn, ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -44,9 +45,15 @@ export class WakerClient {
       toLauncher.set(FIRST_WATCHED_FD + i, fd);
       toWaker.set(fd, FIRST_WATCHED_FD + i);
     });
+    // The waker's stderr is a pipe we forward, never the terminal itself: a
+    // Node process puts its stdio terminals back at exit as it found them at
+    // start, and the waker starts after the terminal went raw and may exit
+    // after we restored it, which would leave the user's terminal raw.
     const child = spawn(process.execPath, [WAKER_SCRIPT, ...toLauncher.keys()].map(String), {
-      stdio: ['ignore', 'ignore', 'inherit', controlRead, wakeWrite, ...fds],
+      stdio: ['ignore', 'ignore', 'pipe', controlRead, wakeWrite, ...fds],
     });
+    child.stderr!.on('data', (chunk: Buffer) => process.stderr.write(chunk));
+    (child.stderr as Socket).unref();
     // A failed spawn leaves no pid; the 'error' event that follows carries
     // nothing more, and a waker that dies later shows as wake pipe EOF.
     child.on('error', () => undefined);

@@ -14,11 +14,16 @@ import * as path from 'node:path';
 const root = path.join(__dirname, '..', '..', '..');
 const kernel = path.join(root, '.cache/guest/vmlinuz');
 const initrd = path.join(root, '.cache/guest/initramfs.gz');
-const PROMPT = '/ # ';
+/** The shell's prompt, without its trailing space (the pane is read without trailing blanks). */
+const PROMPT = '/ #';
 const BOOT_LIMIT_MS = 20 * 60 * 1000;
 
 function tmux(...args: string[]): string {
   return execFileSync('tmux', args, { encoding: 'utf8' });
+}
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 function sleep(ms: number): Promise<void> {
@@ -34,8 +39,12 @@ describe('booting the Debian kernel to a shell (tmux)', function () {
   let sttyBefore: string;
   let sttyAfter: string;
 
-  /** All the pane has shown, scrollback included. */
-  const screen = (): string => tmux('capture-pane', '-p', '-J', '-S', '-100000', '-t', session);
+  /**
+   * All the pane has shown, scrollback included, without the blank rows
+   * below the cursor: those fill up as output arrives, and offsets into the
+   * text must only ever grow.
+   */
+  const screen = (): string => tmux('capture-pane', '-p', '-J', '-S', '-100000', '-t', session).trimEnd();
 
   /** Waits until `pattern` appears in the pane after `from` characters of it. */
   async function waitFor(pattern: RegExp | string, from: number, limitMs: number): Promise<string> {
@@ -48,13 +57,20 @@ describe('booting the Debian kernel to a shell (tmux)', function () {
     }
   }
 
-  /** Types a command and returns what it printed up to the next prompt. */
+  /**
+   * Types a command and returns what it printed. The end is marked by an echo
+   * whose typed form (with quotes) differs from its output, because the
+   * guest's line editor wraps long commands and the echo of the command
+   * cannot be matched reliably.
+   */
+  let commands = 0;
   async function shell(command: string, limitMs = 120_000): Promise<string> {
+    const mark = `==end${++commands}==`;
     const from = screen().length;
-    tmux('send-keys', '-t', session, '-l', command);
+    tmux('send-keys', '-t', session, '-l', `${command}; echo ${mark.slice(0, 5)}""${mark.slice(5)}`);
     tmux('send-keys', '-t', session, 'Enter');
-    const out = await waitFor(new RegExp(`${command.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[\\s\\S]*\\n${PROMPT.replace('#', '\\#')}`), Math.max(0, from - 200), limitMs);
-    return out;
+    const text = await waitFor(new RegExp(`\\n${escape(mark)}`), from, limitMs);
+    return text.slice(0, text.lastIndexOf(mark));
   }
 
   before(function () {

@@ -3,7 +3,6 @@ import { recorded, runSystemGuest, u32 } from './guest';
 import { makeMachine } from './harness';
 import { PAGE_DIR, PAGE_TABLES } from './prelude';
 
-const NO_ERROR = 0xdead;
 /** PTE address of the identity-mapped page holding `addr`. */
 const pte = (addr: number): number => PAGE_TABLES + (addr >>> 12) * 4;
 

@@ -50,6 +50,27 @@ function setControl(fpu: Fpu, dv: DataView, v: number): void {
   fpu.execute(0xD9, m(5), M + 64, false);     // fldcw
 }
 
+/** Load a whole state with frstor: control, status and tag words and ST(0).. as 80-bit hex. */
+function restore(host: FakeHost, fpu: Fpu, control: number, status: number, tags: number, regs: string[]): void {
+  const img = 0x800, dv = new DataView(host.mem.buffer);
+  host.mem.fill(0, img, img + 108);
+  dv.setUint16(img, control, true); dv.setUint16(img + 4, status, true); dv.setUint16(img + 8, tags, true);
+  regs.forEach((r, i) => host.mem.set(Buffer.from(r, 'hex').reverse(), img + 28 + 10 * i));
+  fpu.execute(0xDD, m(4), img, false);
+}
+
+/** ST(i) as 80-bit hex. */
+function reg(fpu: Fpu, i: number): string {
+  return Buffer.from(fpu.saveState().subarray(28 + 10 * i, 38 + 10 * i)).reverse().toString('hex');
+}
+
+/** The value of an 80-bit hex register (finite only), for approximate comparisons. */
+function extValue(h: string): number {
+  const se = parseInt(h.slice(0, 4), 16), sig = parseInt(h.slice(4, 12), 16) * 2 ** 32 + parseInt(h.slice(12), 16);
+  const v = sig * 2 ** (Math.max(se & 0x7FFF, 1) - 16383 - 63);
+  return se & 0x8000 ? -v : v;
+}
+
 describe('x87 FPU', () => {
   it('powers on as fninit leaves it: CW 037F, SW 0, all registers empty', () => {
     const { fpu } = setup();
@@ -261,6 +282,50 @@ describe('x87 FPU', () => {
     loadDouble(fpu, dv, 1);
     fpu.execute(0xD9, 0xF3, 0, false);            // fpatan: atan2(1, 1)
     assert.strictEqual(storeDouble(fpu, dv), Math.PI / 4);
+  });
+
+  it('reduces large trigonometric arguments by the 66-bit pi/2, as this machine\'s x87 does', () => {
+    // Inputs and results of the real x87 (conformance cases); C2 clear: in range.
+    const cases: [number, string, string[]][] = [
+      [0xFE, 'c03dbe9bdeb45285c874', ['bffdd58338f79f03d591']],                          // fsin of about -2^62
+      [0xFF, 'c03dbe9bdeb45285c874', ['bffee8ad9752e90050f7']],                          // fcos
+      [0xFB, '403d8849a38424cdfc13', ['3ffdbb7b6a2e896e26aa', '3ffeee383d0961529651']],  // fsincos: cos, sin
+      [0xF2, '403d8849a38424cdfc13', ['3fff8000000000000000', '4000a2a3e2517dff898a']],  // fptan: 1, tan
+    ];
+    for (const [op, arg, want] of cases) {
+      const { host, fpu } = setup();
+      restore(host, fpu, 0x037F, 0, 0xC000, [arg]);
+      fpu.execute(0xD9, op, 0, false);
+      assert.strictEqual(sw(fpu) & ~0x200, 0x0020 | (want.length === 2 ? 0x3800 : 0), `D9 ${op.toString(16)} status`);
+      want.forEach((w, i) => {
+        const got = reg(fpu, i);
+        assert.ok(Math.abs(extValue(got) - extValue(w)) <= 2 ** -50 * Math.max(1, Math.abs(extValue(w))),
+          `D9 ${op.toString(16)} ST(${i}): ${got}, host ${w}`);
+      });
+    }
+  });
+
+  it('signals underflow for a tiny inexact transcendental result even where our step was exact', () => {
+    // [opcode, cw, sw, tw, registers, host's result, host's status without C1]
+    const cases: [number, number, number, number, string[], string, number][] = [
+      // fpatan of a denormal y over 0.5: y/0.5 is exact, atan(y/0.5) is not.
+      [0xF3, 0x005E, 0x2E00, 0x003C, ['3ffe8000000000000000', '800022a69ad833c932e5'], '8000454d35b0679265ca', 0xB4B2],
+      // fyl2x of a denormal y and x = 2.
+      [0xF1, 0x037F, 0, 0xFFF0, ['40008000000000000000', '000022a69ad833c932e5'], '000022a69ad833c932e5', 0x0832],
+      // f2xm1 of the smallest normal: x ln 2 is a denormal.
+      [0xF0, 0x037F, 0, 0xFFFC, ['00018000000000000000'], '000058b90bfbe8e7bcd6', 0x0030],
+      // fsin of a denormal.
+      [0xFE, 0x037F, 0, 0xFFFC, ['000022a69ad833c932e5'], '000022a69ad833c932e5', 0x0032],
+      // A normal result is not tiny: fpatan of the smallest normal over 1.
+      [0xF3, 0x037F, 0, 0xFFF0, ['3fff8000000000000000', '00018000000000000000'], '00018000000000000000', 0x0820],
+    ];
+    for (const [op, control, status, tags, regs, want, wantSw] of cases) {
+      const { host, fpu } = setup();
+      restore(host, fpu, control, status, tags, regs);
+      fpu.execute(0xD9, op, 0, false);
+      assert.strictEqual(reg(fpu, 0), want, `D9 ${op.toString(16)} result`);
+      assert.strictEqual((sw(fpu) & ~0x200).toString(16), wantSw.toString(16), `D9 ${op.toString(16)} status`);
+    }
   });
 
   describe('the opcode table', () => {

@@ -144,13 +144,17 @@ export function cond(c: FlagState, cc: number): boolean {
       case 7: r = a <= b; break;
       default: r = slowCond(c, cc >> 1);
     }
-  } else if (op === (L.LOGIC | 2)) {
-    const v = c.lres;
+  } else if (op !== L.NONE && (cc >> 1 === 2 || cc >> 1 === 4)) {
+    // Every lazy operation keeps its result masked to its size: ZF and SF come straight from it.
+    r = cc >> 1 === 2 ? c.lres === 0 : ((c.lres >>> SIGN_SHIFT[op & 3]) & 1) !== 0;
+  } else if ((op & ~3) === L.LOGIC) {
+    const z = c.lres === 0;
+    const neg = ((c.lres >>> SIGN_SHIFT[op & 3]) & 1) !== 0;
     switch (cc >> 1) {
       case 0: case 1: r = false; break;
-      case 2: case 3: r = v === 0; break;
-      case 4: case 6: r = v < 0; break;
-      case 7: r = v <= 0; break;
+      case 3: r = z; break;
+      case 6: r = neg; break;
+      case 7: r = z || neg; break;
       default: r = slowCond(c, cc >> 1);
     }
   } else {

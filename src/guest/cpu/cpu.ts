@@ -264,6 +264,7 @@ export class Cpu implements FlagState, MmuHost {
     this.segRLim[i] = rl;
     this.segWLim[i] = wl;
     if (i === CS) {
+      this.mmu.gen++;
       this.csD = (fl >> 22) & 1;
       this.csLimited = limit < 0xffffffff;
     }
@@ -427,7 +428,10 @@ export class Cpu implements FlagState, MmuHost {
     const lin = (this.segBase[CS] + eip) | 0;
     const e = this.mmu.r[lin >>> 12];
     const phys = e !== -1 ? (e ^ lin) >>> 0 : this.mmu.translate(lin, false, this.mmu.user);
-    if (!this.cache.find(phys, this.csD)) this.cache.decode(phys, lin, this.csD, this.fetchNext);
+    const cache = this.cache;
+    if (!cache.find(phys, this.csD) || (cache.page2 >= 0 && this.fetchNext(((lin | 0xfff) + 1) | 0) >>> 12 !== cache.page2)) {
+      cache.decode(phys, lin, this.csD, this.fetchNext);
+    }
   }
 
   /** Cut a block at the first instruction that would cross the CS limit; #GP(0) if that is the first. */

@@ -69,6 +69,14 @@ const hasModrm = new Uint8Array(0x200);
 /** 0F 20-23: the r/m field names a register whatever mod says. */
 const forceReg = new Uint8Array(0x200);
 
+/** Handlers a lock prefix is allowed on (with a memory destination; cmp and bt excepted by kind). */
+const LOCKABLE = new Uint8Array(H.COUNT);
+for (const h of [
+  H.ALU_EbGb, H.ALU_EvGv, H.ALU_EbI, H.ALU_EvI, H.INC_Eb, H.INC_Ev, H.DEC_Eb, H.DEC_Ev, H.NOT_Eb, H.NOT_Ev,
+  H.NEG_Eb, H.NEG_Ev, H.XCHG_EbGb, H.XCHG_EvGv, H.CMPXCHG_Eb, H.CMPXCHG_Ev, H.CMPXCHG8B, H.XADD_Eb, H.XADD_Ev,
+  H.BT_EvGv, H.BT_EvI,
+]) LOCKABLE[h] = 1;
+
 /** Handlers after which a block ends: they change EIP, the mode, or the interrupt shadow. */
 export const ENDS_BLOCK = new Uint8Array(H.COUNT);
 for (const h of [
@@ -311,6 +319,12 @@ export function decodeOne(bytes: Uint8Array, pos: number, limit: number, csD: bo
   if (i - pos > 15) return gp0(out, p, i - pos);
   if (spec.moffs) rm = 0;
   const h = spec.entry.h;
+  if (lock && (!LOCKABLE[h] || !mem || (spec.kind === 7 && h !== H.BT_EvGv && h !== H.BT_EvI) ||
+      ((h === H.BT_EvGv || h === H.BT_EvI) && spec.kind === 0))) {
+    out[p + R.H] = H.UD;
+    out[p + R.X] = (op << 8) | modrmByte;
+    return i - pos;
+  }
   out[p + R.H] = h;
   out[p + R.M] =
     reg | (rm << M.RM_SHIFT) | (mem ? M.MEM : 0) | (o16 ? M.O16 : 0) | (a16 ? M.A16 : 0) | rep | lock | (spec.kind << M.KIND_SHIFT);

@@ -49,6 +49,12 @@ export class Mmu {
   private readonly wk = new Int32Array(VPAGES).fill(NONE);
   private readonly ru = new Int32Array(VPAGES).fill(NONE);
   private readonly wu = new Int32Array(VPAGES).fill(NONE);
+  /**
+   * Bumped whenever an existing translation may change (flush, invlpg, a
+   * privilege switch) or the CPU says so (CS reload, block cache flush), so
+   * that anything derived from translations can tell it is stale.
+   */
+  gen = 0;
   /** The read and write tables of the current privilege level (CPL 3 = user). */
   r: Int32Array = this.rk;
   w: Int32Array = this.wk;
@@ -92,6 +98,7 @@ export class Mmu {
   }
 
   setUser(user: boolean): void {
+    if (user !== this.user) this.gen++;
     this.user = user;
     this.r = user ? this.ru : this.rk;
     this.w = user ? this.wu : this.wk;
@@ -99,6 +106,7 @@ export class Mmu {
 
   /** Drop every entry (CR0.PG/WP, CR4 changes), or all but global ones (CR3 reload). */
   flush(keepGlobal: boolean): void {
+    this.gen++;
     const { filled, state } = this;
     let kept = 0;
     for (let i = 0; i < this.nfilled; i++) {
@@ -117,6 +125,7 @@ export class Mmu {
   }
 
   invlpg(lin: number): void {
+    this.gen++;
     const v = lin >>> 12;
     this.rk[v] = NONE;
     this.wk[v] = NONE;

@@ -34,7 +34,7 @@ export function nextEip(cpu: Cpu, beip: number, p: number): number {
 }
 
 /** Relative jump target; `rel` is already relative to the block start. */
-export function jumpTarget(cpu: Cpu, beip: number, rel: number, m: number): number {
+export function jumpTarget(beip: number, rel: number, m: number): number {
   const t = beip + rel;
   return m & M.O16 ? t & 0xffff : t | 0;
 }
@@ -320,34 +320,34 @@ export function imul2(cpu: Cpu, m: number, a: number, b: number): void {
 // ---- shifts and bits -------------------------------------------------------------------------
 
 export function shiftEv(cpu: Cpu, p: number, m: number, count: number): void {
-  if (count === 0) return;
   shiftE(cpu, p, m, count, vsize(m));
 }
 
 export function shiftEb(cpu: Cpu, p: number, m: number, count: number): void {
-  if (count === 0) return;
   shiftE(cpu, p, m, count, 0);
 }
 
+/** A zero count changes nothing, but a memory operand is still checked for writing, as hardware does. */
 function shiftE(cpu: Cpu, p: number, m: number, count: number, s: number): void {
   const k = (m >> M.KIND_SHIFT) & 7;
   if (m & M.MEM) {
     const lin = cpu.linW(p, BYTES[s]);
-    wr(cpu, lin, s, shift(cpu, k, rd(cpu, lin, s), count, s));
-  } else {
+    const v = rd(cpu, lin, s);
+    if (count !== 0) wr(cpu, lin, s, shift(cpu, k, v, count, s));
+  } else if (count !== 0) {
     const rm = (m >> 3) & 7;
     setReg(cpu, rm, s, shift(cpu, k, getReg(cpu, rm, s), count, s));
   }
 }
 
 export function shiftDoubleEv(cpu: Cpu, p: number, m: number, left: boolean, count: number): void {
-  if (count === 0) return;
   const s = vsize(m);
   const src = getReg(cpu, m & 7, s);
   if (m & M.MEM) {
     const lin = cpu.linW(p, BYTES[s]);
-    wr(cpu, lin, s, shiftDouble(cpu, left, rd(cpu, lin, s), src, count, s));
-  } else {
+    const v = rd(cpu, lin, s);
+    if (count !== 0) wr(cpu, lin, s, shiftDouble(cpu, left, v, src, count, s));
+  } else if (count !== 0) {
     const rm = (m >> 3) & 7;
     setReg(cpu, rm, s, shiftDouble(cpu, left, getReg(cpu, rm, s), src, count, s));
   }

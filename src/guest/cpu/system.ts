@@ -182,8 +182,14 @@ const CR0_WRITABLE = CR0_PE | CR0_MP | CR0_EM | CR0_TS | CR0_NE | CR0_WP | CR0_A
 /** CR4 bits for features CPUID reports; the rest (VME, PVI, DE, PAE, MCE...) are #GP. */
 const CR4_WRITABLE = CR4_TSD | CR4_PSE | CR4_PGE | CR4_PCE | CR4_OSFXSR | CR4_OSXMMEXCPT;
 
-export function movToCr(cpu: Cpu, n: number, v: number): void {
+/** CR1 and CR5-7 do not exist: #UD, which takes precedence over the privilege check. */
+function checkCr(cpu: Cpu, n: number): void {
+  if (n === 1 || n > 4) fault(Vec.UD);
   requireCpl0(cpu);
+}
+
+export function movToCr(cpu: Cpu, n: number, v: number): void {
+  checkCr(cpu, n);
   switch (n) {
     case 0:
       if ((v & CR0_PG) !== 0 && (v & CR0_PE) === 0) fault(Vec.GP, 0);
@@ -197,23 +203,19 @@ export function movToCr(cpu: Cpu, n: number, v: number): void {
     case 3:
       cpu.cr3 = v & 0xfffff018;
       break;
-    case 4:
+    default:
       if (v & ~CR4_WRITABLE) fault(Vec.GP, 0);
       cpu.cr4 = v;
-      break;
-    default:
-      fault(Vec.UD);
   }
 }
 
 export function movFromCr(cpu: Cpu, n: number): number {
-  requireCpl0(cpu);
+  checkCr(cpu, n);
   switch (n) {
     case 0: return cpu.cr0;
     case 2: return cpu.cr2;
     case 3: return cpu.cr3;
-    case 4: return cpu.cr4;
-    default: return fault(Vec.UD);
+    default: return cpu.cr4;
   }
 }
 
@@ -280,7 +282,7 @@ export function larLsl(cpu: Cpu, sel: number, lsl: boolean): number {
     const ok = lsl ? t === 1 || t === 2 || t === 3 || t === 9 || t === 0xb : [1, 2, 3, 4, 5, 9, 0xb, 0xc].includes(t);
     if (!ok || dpl < cpu.cpl || dpl < rpl) return -1;
   }
-  return lsl ? descLimit(cpu.dLo, hi) : hi & 0x00f0ff00;
+  return lsl ? descLimit(cpu.dLo, hi) : hi & 0x00ffff00;
 }
 
 /** verr (write = false) / verw. */

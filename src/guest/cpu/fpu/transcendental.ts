@@ -10,18 +10,24 @@
  * machine's x87), where the hardware itself is good to about 2^-63. Where a
  * double would lose the value itself (tiny arguments, exponents beyond the
  * double range, logarithms near 1) the value is first reduced exactly in
- * 80-bit arithmetic. fsin/fcos/fptan reduce their argument with the exact
- * pi (Math), while real x87s use a 66-bit pi: for large arguments the two
- * differ by the hardware's error. C1 ("rounded up") is not reproduced for
- * these instructions; the flags and special cases are.
+ * 80-bit arithmetic. fsin/fcos/fptan reduce an argument of 1 or more
+ * exactly by the hardware's 66-bit pi/2, so that large arguments (up to
+ * 2^63) give the hardware's result and not the true sine, which differs
+ * from it by the error of that pi. C1 ("rounded up") is not reproduced for
+ * these instructions; the flags and special cases are. Every result of
+ * these functions but an exact one is inexact, so a tiny one underflows.
  */
 import {
   Num, ZERO, FINITE, INF, QNAN, SNAN, BAD, IE, DE, ZE, UE, PE, EXT, WIDE, RC_NEAREST,
-  propagateNaN, toFloat64, fromFloat64, roundTo, mul, add, div,
+  propagateNaN, unpackExt, toFloat64, fromFloat64, roundTo, mul, add, div,
 } from './softfloat';
 
 const t1 = new Num(), t2 = new Num(), t3 = new Num(), one = new Num();
 fromFloat64(1, one);
+/** ln 2 and log2 e to 64 bits (as fldln2 and fldl2e load them), for the linear tiny-argument cases. */
+const ln2 = new Num(), log2e = new Num();
+unpackExt(0x3FFE, 0xB17217F7, 0xD1CF79AC, ln2);
+unpackExt(0x3FFF, 0xB8AA3B29, 0x5C17F0BC, log2e);
 
 /** The rounding control of a control word. */
 function rcOf(cw: number): number { return (cw >> 10) & 3; }
@@ -62,6 +68,29 @@ function screen1(a: Num, out: Num): number {
   return -1;
 }
 
+/** pi/2 as the x87 holds it for argument reduction: 66 bits, PI66_2 * 2^-67. */
+const PI66_2 = 0xC90FDAA22168C234Cn;
+const TWO_M67 = 2 ** -67;
+
+/**
+ * Reduce a finite |a| >= 1 below 2^63: a = k * pi/2 + r exactly, with the
+ * 66-bit pi/2 and |r| <= pi/4. Returns r's nearest double; `low` gets the
+ * rest of r and `quadrant` k mod 4.
+ */
+let quadrant = 0;
+function reduce(a: Num): number {
+  const scaled = ((BigInt(a.hi) << 32n) | BigInt(a.lo)) << BigInt(a.e + 4);   // |a| * 2^67
+  let k = scaled / PI66_2;
+  let n = scaled - k * PI66_2;
+  if (2n * n > PI66_2) { k += 1n; n -= PI66_2; }
+  const hi = Number(n);
+  const lo = Number(n - BigInt(hi));
+  const sign = a.s ? -1 : 1;
+  quadrant = Number((a.s ? -k : k) & 3n);
+  low = sign * lo * TWO_M67;
+  return sign * hi * TWO_M67;
+}
+
 /** The trigonometric functions: fn 0 sin, 1 cos, 2 tan. Caller checks |x| < 2^63. */
 export function trig(fn: number, a: Num, cw: number, out: Num): number {
   const r = screen1(a, out);
@@ -74,11 +103,17 @@ export function trig(fn: number, a: Num, cw: number, out: Num): number {
     if (fn === 1) { out.copy(one); return flags | PE; }
     return flags | tiny(a, cw, out);
   }
-  const x = split(a);
-  if (fn === 0) return flags | fromDouble(Math.sin(x), Math.cos(x) * low, cw, out);
-  if (fn === 1) return flags | fromDouble(Math.cos(x), -Math.sin(x) * low, cw, out);
-  const t = Math.tan(x);
-  return flags | fromDouble(t, (1 + t * t) * low, cw, out);
+  quadrant = 0;
+  const x = a.e >= 0 ? reduce(a) : split(a);
+  if (fn === 2) {
+    // tan, or -cot in the odd quadrants; both have the derivative 1 + t^2.
+    const t = quadrant & 1 ? -Math.cos(x) / Math.sin(x) : Math.tan(x);
+    return flags | fromDouble(t, (1 + t * t) * low, cw, out);
+  }
+  // cos x = sin(x + pi/2): the quadrant picks sin or cos of r and the sign.
+  const q = (quadrant + fn) & 3;
+  const s = Math.sin(x), c = Math.cos(x), sign = q & 2 ? -1 : 1;
+  return flags | (q & 1 ? fromDouble(sign * c, -sign * s * low, cw, out) : fromDouble(sign * s, sign * c * low, cw, out));
 }
 
 /** fpatan: atan2(y, x). */
@@ -89,7 +124,7 @@ export function atan2(y: Num, x: Num, cw: number, out: Num): number {
   if (y.cls === FINITE && x.cls === FINITE) {
     if (y.e - x.e < -80 && x.s === 0) {
       // atan(y/x) = y/x at this precision.
-      return flags | PE | (div(y, x, 64, rcOf(cw), cw, out) & ~(0x200 | DE));
+      return flags | inexact(div(y, x, 64, rcOf(cw), cw, out), cw, out);
     }
     // Only the ratio matters: scale both into the double range.
     const k = Math.max(y.e, x.e);
@@ -117,8 +152,7 @@ export function exp2m1(a: Num, cw: number, out: Num): number {
   if (a.e > 0 || (a.e === 0 && (a.hi !== 0x80000000 || a.lo !== 0))) return flags | unchanged(a, cw, out);
   if (a.e < -60) {
     // 2^x - 1 = x ln 2 at this precision.
-    fromFloat64(Math.LN2, t2);
-    return flags | PE | (mul(a, t2, 64, rcOf(cw), cw, out) & ~0x200);
+    return flags | inexact(mul(a, ln2, 64, rcOf(cw), cw, out), cw, out);
   }
   const x = split(a);
   return flags | fromDouble(Math.expm1(x * Math.LN2), 2 ** x * Math.LN2 * low, cw, out);
@@ -165,9 +199,8 @@ export function ylog2x(y: Num, x: Num, plus1: boolean, cw: number, out: Num): nu
     l = x.cls === INF ? Infinity : (x.e < -60 ? NaN : log2p1(x));
     if (Number.isNaN(l)) {
       // log2(1 + x) = x / ln 2 at this precision.
-      fromFloat64(1 / Math.LN2, t2);
-      mul(x, t2, 64, rcOf(cw), cw, t1, WIDE);
-      return flags | inexact(mul(y, t1, 64, rcOf(cw), cw, out), out);
+      mul(x, log2e, 64, rcOf(cw), cw, t1, WIDE);
+      return flags | inexact(mul(y, t1, 64, rcOf(cw), cw, out), cw, out);
     }
   } else {
     if (x.s === 1 && x.cls !== ZERO) { out.setIndefinite(); return IE; }
@@ -188,10 +221,17 @@ export function ylog2x(y: Num, x: Num, plus1: boolean, cw: number, out: Num): nu
   fromFloat64(l, t1); fromFloat64(logLow, t2);
   add(t1, t2, false, 64, RC_NEAREST, 0x3F, t3, WIDE);
   const f = mul(y, t3, 64, rcOf(cw), cw, out);
-  return flags | (l === 0 ? f & ~0x200 : inexact(f, out));
+  return flags | (l === 0 ? f & ~0x200 : inexact(f, cw, out));
 }
 
-/** Flags of a product with an inexact logarithm: inexact when the result is finite. */
-function inexact(f: number, out: Num): number {
-  return (f & ~(0x200 | DE)) | (out.cls === FINITE ? PE : 0);
+/**
+ * Flags of a result the hardware computes inexactly even where the step that
+ * formed ours was exact (a denormal y times a logarithm, y/x for atan):
+ * inexact when finite, and then, with underflow masked, an underflow when
+ * tiny (unmasked, the rounding has already flagged it and wrapped the exponent).
+ */
+function inexact(f: number, cw: number, out: Num): number {
+  if (out.cls !== FINITE) return f & ~(0x200 | DE);
+  const tinyResult = (out.hi & 0x80000000) === 0 && (cw & UE) !== 0;
+  return (f & ~(0x200 | DE)) | PE | (tinyResult ? UE : 0);
 }
