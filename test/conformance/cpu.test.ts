@@ -17,7 +17,7 @@ import { OPCODES } from '../../src/guest/cpu/opcodes';
 import { X87_OPCODES } from '../../src/guest/cpu/fpu/fpu-opcodes';
 import { compareStates, describeInput, vectorName } from './compare';
 import { HOLES_KEY, LENGTH_KEY, LOCK_KEY, holeCases, lengthCases } from './decoder-cases';
-import { TestCase, casesForEntry, entryKey, lockCasesForEntry, skipReason } from './generator';
+import { TestCase, casesForEntry, entryKey, lockCasesForEntry, lockSkipReason, skipReason } from './generator';
 import { CoreMachine } from './machine';
 import { buildRunner, runNative } from './native';
 import type { EndState } from './wire';
@@ -160,6 +160,9 @@ describe('conformance: the core against the host CPU', function () {
       `${x87} x87 encodings, ${decoderGroups.reduce((n, g) => n + g.cases.length, 0)} decoder cases`);
     console.log(`  not compared (${skipped.length} system entries a process cannot run deterministically):`);
     for (const s of skipped) console.log(`    ${s}`);
+    const lockSkipped = OPCODES.map(lockSkipReason).filter((r): r is string => r !== null);
+    console.log(`  lock prefix not compared (${lockSkipped.length} encodings where the host's vendor and the core's differ):`);
+    for (const r of lockSkipped) console.log(`    ${r}`);
     if (hostOnly.length) {
       console.log(`  encodings absent from the table that the host does not reject with #UD (${hostOnly.length}, not compared):`);
       console.log(`    ${hostOnly.join('; ')}`);
