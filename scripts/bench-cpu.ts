@@ -116,6 +116,31 @@ start:
   jmp .again`,
 };
 
+/**
+ * A reference speed for the host: dispatches per CPU second of a trivial
+ * switch loop over a typed array, the shape of the interpreter's inner loop.
+ * On a busy or slow host both this and the MIPS above drop; their ratio is
+ * the figure to compare across machines.
+ */
+function hostReference(): number {
+  const ops = new Int32Array(64).map((_, i) => i & 3);
+  const regs = new Int32Array(4);
+  const rounds = 1_000_000;
+  const cpu0 = process.cpuUsage();
+  for (let k = 0; k < rounds; k++) {
+    for (let p = 0; p < 64; p++) {
+      switch (ops[p]) {
+        case 0: regs[0] = (regs[0] + regs[1]) | 0; break;
+        case 1: regs[1] ^= regs[0]; break;
+        case 2: regs[2] = (regs[2] - 1) | 0; break;
+        default: regs[3]++;
+      }
+    }
+  }
+  const used = process.cpuUsage(cpu0);
+  return (rounds * 64) / (used.user + used.system);
+}
+
 function main(): void {
   const seconds = Number(process.argv[2] ?? '2');
   let total = 0;
@@ -140,6 +165,8 @@ function main(): void {
     console.log(`${name.padEnd(32)} ${mips.toFixed(1).padStart(7)} MIPS (${(insns / ((t - t0) * 1000)).toFixed(1)} per wall second)`);
   }
   console.log(`${'mean'.padEnd(32)} ${(total / n).toFixed(1).padStart(7)} MIPS`);
+  const ref = hostReference();
+  console.log(`host reference: ${ref.toFixed(0)} M switch dispatches per CPU second (mean MIPS / reference = ${(total / n / ref).toFixed(3)})`);
 }
 
 main();

@@ -50,6 +50,7 @@ export class Machine {
     this.platform = new PcPlatform(this.bus, this.clock, { serial: opts.serial, reset: () => this.stop(0) });
     this.cpu = new Cpu(memory, this.bus, this.platform.intr, this.clock);
     if (opts.log) this.cpu.log = opts.log;
+    memory.deviceWrites = (addr, len) => this.cpu.invalidatePhys(addr, len);
     this.cpu.reset(boot);
   }
 

@@ -31,6 +31,14 @@ export class GuestMemory {
     }
   }
 
+  /**
+   * Devices (DMA) are about to write [addr, addr+len) behind the CPU's back.
+   * The machine points this at the CPU, which drops code it decoded from
+   * those pages, as it does for its own writes: a page the guest reads from
+   * disk may have held code a moment ago.
+   */
+  deviceWrites: (addr: number, len: number) => void = () => undefined;
+
   /** A checked view of guest memory, for device buffers. */
   slice(addr: number, len: number, what = 'read'): Uint8Array {
     this.check(addr, len, what);

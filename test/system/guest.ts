@@ -1,4 +1,4 @@
-import { assemble, boot, makeMachine, runToHalt, TestMachine } from './harness';
+import { assemble, boot, makeMachine, runBothWays, runToHalt, TestMachine } from './harness';
 import { PRELUDE, RESULTS } from './prelude';
 
 /** What the prelude's default handler recorded. */
@@ -11,11 +11,17 @@ export interface Recorded {
   esp: number;
 }
 
-/** Boot PRELUDE + `body` (which defines test_main) and run it to hlt. */
-export function runSystemGuest(body: string, machine: TestMachine = makeMachine()): TestMachine {
-  boot(machine, assemble(`${PRELUDE}\n${body}\n`));
-  runToHalt(machine);
-  return machine;
+/**
+ * Boot PRELUDE + `body` (which defines test_main) and run it to hlt, both
+ * interpreted and translated (harness.runBothWays). `setup` builds each
+ * machine, for tests that attach devices.
+ */
+export function runSystemGuest(body: string, setup: () => TestMachine = makeMachine): TestMachine {
+  const image = assemble(`${PRELUDE}\n${body}\n`);
+  return runBothWays(setup, (m) => {
+    boot(m, image);
+    runToHalt(m);
+  });
 }
 
 export function recorded(m: TestMachine): Recorded {

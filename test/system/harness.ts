@@ -65,6 +65,35 @@ export function makeMachine(memBytes = 16 << 20): TestMachine {
   return { cpu, mem, bus, intr, clock };
 }
 
+/**
+ * Run a guest twice, interpreted only and with every block translated to
+ * JavaScript on its first run, and check both end in the same state: every
+ * guest these tests run then covers the translator too. Returns the
+ * interpreted machine. `setup` prepares each fresh machine (devices) before
+ * `start` loads and runs it.
+ */
+export function runBothWays(setup: () => TestMachine, start: (m: TestMachine) => void): TestMachine {
+  const interpreted = setup();
+  interpreted.cpu.translateAfter = Infinity;
+  start(interpreted);
+  const translated = setup();
+  translated.cpu.translateAfter = 1;
+  start(translated);
+  const a = interpreted.cpu;
+  const b = translated.cpu;
+  const state = (c: Cpu): string =>
+    JSON.stringify({ regs: Array.from(c.regs), eip: c.eip, eflags: c.getEflags(), cr2: c.cr2, count: c.instructionCount });
+  if (state(a) !== state(b)) {
+    throw new Error(`translated run differs from the interpreted one:\n  interpreted ${state(a)}\n  translated  ${state(b)}`);
+  }
+  if (Buffer.compare(interpreted.mem.u8, translated.mem.u8) !== 0) {
+    let i = 0;
+    while (interpreted.mem.u8[i] === translated.mem.u8[i]) i++;
+    throw new Error(`translated run left different memory, first at 0x${i.toString(16)}`);
+  }
+  return interpreted;
+}
+
 /** Write a flat code (0x10) and data (0x18) descriptor pair, as the Linux loader does. */
 export function writeLoaderGdt(mem: GuestMemory): void {
   const v = mem.view;
@@ -86,11 +115,12 @@ export function boot(m: TestMachine, code: Uint8Array, addr = LOAD_ADDR): void {
 }
 
 /** Assemble a guest (`bits 32` and `org LOAD_ADDR` are prepended), boot it, run it to hlt. */
-export function runGuest(source: string, opts: { maxInstructions?: number; machine?: TestMachine } = {}): TestMachine {
-  const m = opts.machine ?? makeMachine();
-  boot(m, assemble(`bits 32\norg 0x${LOAD_ADDR.toString(16)}\n${source}\n`));
-  runToHalt(m, opts.maxInstructions);
-  return m;
+export function runGuest(source: string, opts: { maxInstructions?: number } = {}): TestMachine {
+  const image = assemble(`bits 32\norg 0x${LOAD_ADDR.toString(16)}\n${source}\n`);
+  return runBothWays(makeMachine, (m) => {
+    boot(m, image);
+    runToHalt(m, opts.maxInstructions);
+  });
 }
 
 export function runToHalt(m: TestMachine, maxInstructions = 5_000_000): void {

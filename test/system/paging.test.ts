@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { recorded, runSystemGuest, u32 } from './guest';
-import { makeMachine } from './harness';
+import { makeMachine, TestMachine } from './harness';
 import { PAGE_DIR, PAGE_TABLES } from './prelude';
 
 /** PTE address of the identity-mapped page holding `addr`. */
@@ -166,19 +166,24 @@ test_main:
   });
 
   it('routes physical addresses beyond RAM to the MMIO bus on every access, never through the TLB', () => {
-    const machine = makeMachine();
     const seen: string[] = [];
     let reg = 0;
-    machine.bus.registerMmio(0xfebf0000, 0x1000, {
-      read: (off, size) => {
-        seen.push(`r${off}/${size}`);
-        return reg + off;
-      },
-      write: (off, size, v) => {
-        seen.push(`w${off}/${size}=${v}`);
-        reg = v;
-      },
-    });
+    const setup = (): TestMachine => {
+      const machine = makeMachine();
+      seen.length = 0;
+      reg = 0;
+      machine.bus.registerMmio(0xfebf0000, 0x1000, {
+        read: (off, size) => {
+          seen.push(`r${off}/${size}`);
+          return reg + off;
+        },
+        write: (off, size, v) => {
+          seen.push(`w${off}/${size}=${v}`);
+          reg = v;
+        },
+      });
+      return machine;
+    };
     const m = runSystemGuest(`
 test_main:
   call enable_paging
@@ -189,7 +194,7 @@ test_main:
   mov word [0xfe000004], 0x66
   mov ebx, [0xfe000008]
   movzx ecx, byte [0xfe000001]
-  hlt`, machine);
+  hlt`, setup);
     assert.deepEqual(seen, ['w4/4=85', 'r8/4', 'w4/2=102', 'r8/4', 'r1/1']);
     assert.equal(m.cpu.regs[0], 0x55 + 8);
     assert.equal(m.cpu.regs[3], 0x66 + 8);

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { recorded, runSystemGuest, u32 } from './guest';
-import { makeMachine } from './harness';
+import { makeMachine, TestMachine } from './harness';
 import { KSTACK_TOP, USTACK_TOP } from './prelude';
 
 /** Scratch area the guests below write their observations to. */
@@ -191,9 +191,13 @@ user_code:
   });
 
   it('the TSS I/O bitmap lets ring 3 use the ports whose bits are clear', () => {
-    const machine = makeMachine();
     const seen: number[] = [];
-    machine.bus.registerPorts(0x90, 2, { read: () => 0, write: (off, _size, v) => seen.push(0x90 + off, v) });
+    const setup = (): TestMachine => {
+      const machine = makeMachine();
+      seen.length = 0;
+      machine.bus.registerPorts(0x90, 2, { read: () => 0, write: (off, _size, v) => seen.push(0x90 + off, v) });
+      return machine;
+    };
     const m = runSystemGuest(`
 test_main:
   mov dword [${out(0)}], denied
@@ -213,7 +217,7 @@ user_code:
   mov al, 7
   out 0x90, al
 denied:
-  out 0x91, al`, machine);
+  out 0x91, al`, setup);
     const r = recorded(m);
     assert.deepEqual(seen, [0x90, 7]);
     assert.equal(r.vector, 13, 'port 0x91 is not allowed');

@@ -55,6 +55,20 @@ describe('split virtqueue', () => {
     assert.deepEqual(q.takeUsed(), [{ id: head, len: 7 }]);
   });
 
+  it('announces the device-writable segments before the device writes them (so the CPU drops code decoded there)', () => {
+    const { mem, q, vq } = setup();
+    const announced: [number, number][] = [];
+    mem.deviceWrites = (addr, len) => void announced.push([addr, len]);
+    q.add([
+      { addr: 0x80000, len: 3 },
+      { addr: 0x81000, len: 0x1000, write: true },
+      { addr: 0x83000, len: 16, write: true },
+    ]);
+    const c = vq.pop();
+    assert.ok(c);
+    assert.deepEqual(announced, [[0x81000, 0x1000], [0x83000, 16]]);
+  });
+
   it('walks a chain through an indirect table', () => {
     const { mem, q, vq } = setup();
     mem.u8.set([7, 7, 7], 0x80000);

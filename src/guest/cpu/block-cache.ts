@@ -23,8 +23,9 @@ const MAX_BLOCK_INSNS = 64;
  * page boundary gets a block of its own, listed under both pages, which the
  * run loop uses only while the next page still maps where it did.
  *
- * A later translator to JavaScript plugs in here: per block, compile once the
- * records are hot, keep the function beside blkStart, and drop it with the block.
+ * The translator (translate.ts) plugs in here: a block that has run often
+ * enough gets a JavaScript function beside its records (`fn`), dropped
+ * with the block.
  */
 export class BlockCache {
   readonly code = new Int32Array(POOL_RECORDS * STRIDE);
@@ -180,7 +181,7 @@ export class BlockCache {
       this.fn[b] = undefined;
       const h = BlockCache.hash(this.blkKey[b]);
       if (this.htBlk[h] === b && this.htKey[h] === this.blkKey[b]) this.htKey[h] = -1;
-      if (b === runningBlock) {
+      if (b === runningBlock && runningRecord >= this.blkStart[b]) {
         const next = runningRecord + STRIDE;
         if (next < this.blkEnd[b]) this.code[next + R.H] = H.EXIT;
       }

@@ -10,7 +10,7 @@ import { R, STRIDE } from './decoder';
 import { deliverEvent, Src } from './delivery';
 import { dumpState } from './dump';
 import { execBlocks } from './exec';
-import { FAULT, Vec } from './fault';
+import { FAULT, fault, Vec } from './fault';
 import { FIXED_ONE, IF, IOPL, TF, WRITABLE } from './flags';
 import { Fpu, FpuHost } from './fpu/fpu';
 import { Mmu, MmuHost } from './mmu';
@@ -25,11 +25,20 @@ export const enum RunExit {
 /**
  * An i386 CPU of the P6 family, interpreted.
  *
- * The run loop looks up the decoded block at CS:EIP (block-cache.ts), runs it
- * with the big switch in exec.ts, and between blocks samples the interrupt
- * line. Guest faults unwind to run() as the preallocated FAULT object and are
- * delivered through the IDT there (delivery.ts); a fault while delivering a
- * double fault ends the guest with a GuestError.
+ * The run loop looks up the decoded block at CS:EIP (block-cache.ts) and runs
+ * it with the switch in exec.ts, which chains from block to block and
+ * samples the interrupt line between them; blocks that turn out hot are
+ * translated to JavaScript functions (translate.ts). Guest faults unwind to
+ * run() as the preallocated FAULT object and are delivered through the IDT
+ * there (delivery.ts); a fault while delivering a double fault ends the
+ * guest with a GuestError.
+ *
+ * The interrupt line is sampled before every block, so it may change at any
+ * time between run() calls or during a port or MMIO access.
+ *
+ * Not implemented: virtual-8086 mode (a guest entering it is ended with a
+ * GuestError), hardware breakpoints (DR0-7 are stored only), SMM, and the
+ * features CPUID does not report (PAE, APIC, MMX/SSE, MTRRs, MCE, PAT).
  *
  * State is kept in numeric fields and typed arrays; the fields below that
  * are not part of the public contract are still public because exec.ts and
@@ -55,8 +64,8 @@ export class Cpu implements FlagState, MmuHost {
   lc = 0;
 
   // Segment registers ES CS SS DS FS GS: the visible selector and the hidden
-  // descriptor cache. segFlags keeps descriptor bits 8-23 of the high dword
-  // (type, S, DPL, P, AVL, D/B, G), the layout LAR returns; 0 = unusable.
+  // descriptor cache. segFlags keeps the access-rights bits of the high
+  // dword (type, S, DPL, P, AVL, D/B, G, in place); 0 = unusable.
   readonly segSel = new Int32Array(6);
   readonly segBase = new Int32Array(6);
   readonly segLimit = new Float64Array(6);
@@ -109,6 +118,12 @@ export class Cpu implements FlagState, MmuHost {
   blockStart = 0;
   blockEip = 0;
   blockId = -1;
+  /**
+   * Interpreted runs of a block after which it is translated to JavaScript
+   * (translate.ts). High enough that only real inner loops pay for a V8
+   * compile; tests set 1 to run everything through the translator.
+   */
+  translateAfter = 20000;
   /** Set by interrupt delivery: an instruction that delivered an event does not single-step trap. */
   delivered = false;
 
@@ -267,8 +282,7 @@ export class Cpu implements FlagState, MmuHost {
       this.mmu.gen++;
       this.csD = (fl >> 22) & 1;
       this.csLimited = limit < 0xffffffff;
-    }
-    else if (i === SS) {
+    } else if (i === SS) {
       this.ss32 = (fl & 0x400000) !== 0;
       this.ssMask = this.ss32 ? -1 : 0xffff;
     }
@@ -415,9 +429,12 @@ export class Cpu implements FlagState, MmuHost {
       this.blockId = cache.id;
       this.blockEip = this.eip;
       if (this.csLimited) end = this.clampToCsLimit(start, end);
-      if (tf || shadow) end = start + STRIDE;
+      // One instruction at a time under TF or the shadow; a block cut at the CS
+      // limit is neither chained nor translated.
+      const single = tf !== 0 || shadow;
+      if (single) end = start + STRIDE;
       this.delivered = false;
-      execBlocks(this, start, end, this.eip, target, !(tf || shadow));
+      execBlocks(this, start, end, this.eip, target, !single && !this.csLimited);
       if (tf && !this.delivered) this.singleStepTrap();
       if (this.halted) return;
     }
@@ -439,21 +456,11 @@ export class Cpu implements FlagState, MmuHost {
     const limit = this.segLimit[CS];
     for (let p = start; p < end; p += STRIDE) {
       if (this.eip + (this.code[p + R.OFFS] >>> 16) - 1 > limit) {
-        if (p === start) {
-          this.ip = -1;
-          this.throwFault(Vec.GP, 0);
-        }
+        if (p === start) fault(Vec.GP, 0);
         return p;
       }
     }
     return end;
-  }
-
-  private throwFault(v: number, code: number): never {
-    FAULT.vector = v;
-    FAULT.errorCode = code;
-    FAULT.hasErrorCode = true;
-    throw FAULT;
   }
 
   private acceptInterrupt(): void {
@@ -526,11 +533,6 @@ class FpuBridge implements FpuHost {
   raiseMF(): void {
     // With CR0.NE clear a PC would signal FERR# to the PIC (IRQ 13); nothing
     // here is wired to it, and Linux on a P6 always sets NE.
-    if (this.cpu.cr0 & CR0_NE) {
-      FAULT.vector = Vec.MF;
-      FAULT.errorCode = 0;
-      FAULT.hasErrorCode = false;
-      throw FAULT;
-    }
+    if (this.cpu.cr0 & CR0_NE) fault(Vec.MF);
   }
 }

@@ -244,7 +244,7 @@ function stackVal(cpu: Cpu, o16: boolean, off: number): number {
   return o16 ? cpu.stackRead16(off) : cpu.stackRead32(off);
 }
 
-/** iret / iretd (`o16`: the 16-bit form). `cur` is the iret's own EIP, for faults. */
+/** iret / iretd (`o16`: the 16-bit form): same ring, to an outer ring, or back to the previous task (NT). */
 export function iret(cpu: Cpu, o16: boolean): void {
   const n = o16 ? 2 : 4;
   if (!cpu.protectedMode) {

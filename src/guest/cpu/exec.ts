@@ -8,9 +8,6 @@ import { H } from './handler-ids';
 import * as ops from './ops';
 import { translateBlock } from './translate';
 
-/** Runs in the interpreter after which a block is translated to JavaScript. */
-const HOT = 10000;
-
 /**
  * Run decoded blocks, starting with records [start, end) whose first byte is
  * at CS:beip, until `target` instructions have retired or something needs
@@ -41,14 +38,14 @@ export function execBlocks(cpu: Cpu, start: number, end: number, beip: number, t
     let n = (end - start) >> 3;
     let jumped = false;
     const id = cpu.blockId;
-    const fn = chain ? cache.fn[id] : undefined;
+    let fn = chain ? cache.fn[id] : undefined;
+    if (fn === undefined && chain && ++cache.hits[id] >= cpu.translateAfter) {
+      fn = cache.fn[id] = translateBlock(cpu, id, start, end, cpu.csD !== 0);
+    }
     if (fn !== undefined) {
       n = fn(cpu, regs, beip);
       jumped = true;
-    } else if (chain && ++cache.hits[id] === HOT) {
-      cache.fn[id] = translateBlock(cpu, id, start, end, cpu.csD !== 0);
-    }
-    if (fn === undefined) block: for (let p = start; p < end; p += STRIDE) {
+    } else block: for (let p = start; p < end; p += STRIDE) {
       cpu.ip = p;
       const m = code[p + R.M];
       const h = code[p];
@@ -123,16 +120,26 @@ export function execBlocks(cpu: Cpu, start: number, end: number, beip: number, t
           }
           break;
         case H.INC_Ev:
-          if ((m & (M.MEM | M.O16)) === 0) {
-            const rm = (m >> 3) & 7;
-            regs[rm] = inc(cpu, regs[rm], 2);
+          if ((m & M.O16) === 0) {
+            if ((m & M.MEM) === 0) {
+              const rm = (m >> 3) & 7;
+              regs[rm] = inc(cpu, regs[rm], 2);
+            } else {
+              const lin = cpu.linW(p, 4);
+              mmu.wr32(lin, inc(cpu, mmu.rd32(lin), 2));
+            }
             continue;
           }
           break;
         case H.DEC_Ev:
-          if ((m & (M.MEM | M.O16)) === 0) {
-            const rm = (m >> 3) & 7;
-            regs[rm] = dec(cpu, regs[rm], 2);
+          if ((m & M.O16) === 0) {
+            if ((m & M.MEM) === 0) {
+              const rm = (m >> 3) & 7;
+              regs[rm] = dec(cpu, regs[rm], 2);
+            } else {
+              const lin = cpu.linW(p, 4);
+              mmu.wr32(lin, dec(cpu, mmu.rd32(lin), 2));
+            }
             continue;
           }
           break;

@@ -1,4 +1,4 @@
-import { alu, cond, dec, inc, logic } from './alu';
+import { alu, cond, dec, inc, logic, setRes } from './alu';
 import type { Cpu } from './cpu';
 import { M, R, STRIDE } from './decoder';
 import { EA } from './decoder';
@@ -18,17 +18,32 @@ import { segCheck } from './segments';
  * the same semantics; any other record becomes a call of execSlow(), so
  * every block can be translated. The function sets EIP and returns the
  * number of instructions it retired. It keeps the interpreter's contracts:
- * cpu.ip names the running record (a fault unwinds exactly as it would from
- * exec.ts), and after an instruction that may write memory it checks that
- * its own block is still valid, leaving at once if the write hit its code.
+ * before anything that can fault, cpu.ip names the running record (a fault
+ * unwinds exactly as it would from exec.ts), and after an instruction that
+ * may write memory it checks that its own block is still valid, leaving at
+ * once if the write hit its code.
  */
 export type BlockFn = (cpu: Cpu, regs: Int32Array, beip: number) => number;
 
-const HELPERS = { alu, cond, dec, inc, logic, ops, execSlow, segCheck };
+const HELPERS = { alu, cond, dec, inc, logic, setRes, ops, execSlow, segCheck };
 type Helpers = typeof HELPERS;
 
 function hex(v: number): string {
   return v < 0 ? `(${v})` : `0x${v.toString(16)}`;
+}
+
+/** Register-only forms that cannot fault: no need to tell cpu.ip where they are. */
+function cannotFault(h: number, m: number): boolean {
+  if (m & M.MEM) return false;
+  switch (h) {
+    case H.JCC: case H.JMP_J: case H.ALU_EvGv: case H.ALU_EvI: case H.ALU_GvEv: case H.ALU_EbI: case H.TEST_EbGb:
+    case H.TEST_EbI: case H.TEST_EvGv: case H.TEST_EvI: case H.INC_Ev: case H.DEC_Ev: case H.MOV_GvEv: case H.MOV_EvGv:
+    case H.MOV_EvI: case H.MOV_GbEb: case H.MOV_EbGb: case H.MOV_EbI: case H.LEA: case H.MOVZX_Eb: case H.MOVZX_Ew:
+    case H.MOVSX_Eb: case H.CMOV: case H.SETCC: case H.SHIFT_EvI: case H.XCHG_AX: case H.NOP:
+      return (m & M.O16) === 0;
+    default:
+      return false;
+  }
 }
 
 /** Handlers that write memory (or may, through execSlow), after which the block checks it is still valid. */
@@ -37,11 +52,12 @@ function mayWrite(h: number, m: number): boolean {
     case H.ALU_EvGv: case H.ALU_EvI: case H.ALU_EbI:
       return (m & M.MEM) !== 0 && ((m >> M.KIND_SHIFT) & 15) !== 7;
     case H.MOV_EvGv: case H.MOV_EvI: case H.MOV_EbGb: case H.MOV_EbI: case H.SETCC: case H.SHIFT_EvI:
+    case H.INC_Ev: case H.DEC_Ev:
       return (m & M.MEM) !== 0;
     case H.PUSH_R: case H.PUSH_I: case H.PUSH_Ev:
       return true;
     case H.JCC: case H.ALU_GvEv: case H.TEST_EbGb: case H.TEST_EbI: case H.TEST_EvGv: case H.TEST_EvI:
-    case H.INC_Ev: case H.DEC_Ev: case H.MOV_GvEv: case H.MOV_GbEb: case H.LEA: case H.MOVZX_Eb: case H.MOVZX_Ew:
+    case H.MOV_GvEv: case H.MOV_GbEb: case H.LEA: case H.MOVZX_Eb: case H.MOVZX_Ew:
     case H.MOVSX_Eb: case H.CMOV: case H.POP_R: case H.XCHG_AX: case H.NOP:
       return false;
     default:
@@ -146,10 +162,14 @@ class BlockWriter {
         if (!o32) return false;
         this.emit(`{ ${memR(4)} h.logic(cpu, ${this.ev(m)} & ${h === H.TEST_EvGv ? `regs[${g}]` : hex(imm)}, 2); }`);
         return true;
-      case H.INC_Ev: case H.DEC_Ev:
-        if (!o32 || mem) return false;
-        this.emit(`regs[${rm}] = h.${h === H.INC_Ev ? 'inc' : 'dec'}(cpu, regs[${rm}], 2);`);
+      case H.INC_Ev: case H.DEC_Ev: {
+        if (!o32) return false;
+        const f = h === H.INC_Ev ? 'inc' : 'dec';
+        this.emit(mem
+          ? `{ ${this.lin(p, 4, true)} mmu.wr32(lin, h.${f}(cpu, mmu.rd32(lin), 2)); }`
+          : `regs[${rm}] = h.${f}(cpu, regs[${rm}], 2);`);
         return true;
+      }
       case H.MOV_GvEv:
         if (!o32) return false;
         this.emit(`{ ${memR(4)} regs[${g}] = ${this.ev(m)}; }`);
@@ -190,9 +210,23 @@ class BlockWriter {
       case H.SETCC:
         this.emit(`h.ops.writeEb(cpu, ${p}, ${m}, h.cond(cpu, ${k}) ? 1 : 0);`);
         return true;
-      case H.SHIFT_EvI:
-        this.emit(`h.ops.shiftEv(cpu, ${p}, ${m}, ${imm & 31});`);
+      case H.SHIFT_EvI: {
+        const c = imm & 31;
+        if (o32 && !mem && c !== 0 && k >= 4) {
+          // shl/sal, shr, sar of a register by a constant: the flags are plain expressions.
+          const v = `regs[${rm}]`;
+          if (k === 5) {
+            this.emit(`{ const v = ${v}; const r = (v >>> ${c}) | 0; ${v} = r; h.setRes(cpu, r, 2, (v >>> ${c - 1}) & 1, v >>> 31); }`);
+          } else if (k === 7) {
+            this.emit(`{ const v = ${v}; const r = v >> ${c}; ${v} = r; h.setRes(cpu, r, 2, (v >> ${c - 1}) & 1, 0); }`);
+          } else {
+            this.emit(`{ const v = ${v}; const r = v << ${c}; const cf = (v >>> ${32 - c}) & 1; ${v} = r; h.setRes(cpu, r, 2, cf, (r >>> 31) ^ cf); }`);
+          }
+          return true;
+        }
+        this.emit(`h.ops.shiftEv(cpu, ${p}, ${m}, ${c});`);
         return true;
+      }
       case H.PUSH_R:
         if (!o32) return false;
         this.emit(`cpu.push32(regs[${rm}]);`);
@@ -243,7 +277,7 @@ class BlockWriter {
       const h = code[p + R.H];
       const m = code[p + R.M];
       const last = p + STRIDE >= end;
-      this.emit(`cpu.ip = ${p};`);
+      if (!cannotFault(h, m)) this.emit(`cpu.ip = ${p};`);
       if (!this.fast(p, h, m)) {
         this.emit(`if (h.execSlow(cpu, ${p}, ${m}, ${h}, beip)) return ${this.n};`);
       }

@@ -305,6 +305,8 @@ export class Virtqueue {
         throw new GuestError(`device-readable descriptor after a device-writable one in chain ${head}`);
       }
       chain.add(lo, len, writable);
+      // The device writes these bytes before any more guest code runs.
+      if (writable) this.mem.deviceWrites(lo, len);
       if (!(flags & VIRTQ_DESC_F_NEXT)) return;
       index = view.getUint16(d + 14, true);
     }
