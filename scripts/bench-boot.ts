@@ -12,6 +12,7 @@ import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { PC_KERNEL_ARGS } from '../src/guest/platform/pc';
 
 const root = path.join(__dirname, '..', '..');
 const kernel = path.join(root, '.cache/guest/vmlinuz');
@@ -99,7 +100,8 @@ async function bootLguest(idleSeconds: number): Promise<{ seconds: number; idleC
 async function bootQemu(): Promise<number> {
   const child = spawn(
     'qemu-system-i386',
-    ['-accel', 'tcg', '-m', '256', '-nographic', '-no-reboot', '-kernel', kernel, '-initrd', initrd, '-append', 'console=ttyS0 acpi=off'],
+    // The same kernel arguments lguest gives, so both boot the same work.
+    ['-accel', 'tcg', '-m', '256', '-nographic', '-no-reboot', '-kernel', kernel, '-initrd', initrd, '-append', PC_KERNEL_ARGS],
     { stdio: ['pipe', 'pipe', 'inherit'] },
   );
   try {
