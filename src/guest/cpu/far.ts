@@ -17,6 +17,23 @@ import { taskSwitch, TaskReason } from './task';
 /** Parameters copied by a call gate (at most 31). */
 const PARAMS = new Int32Array(32);
 
+/**
+ * Loads the descriptor of a selector a far transfer names into cpu.dLo/dHi:
+ * #GP(0) for a null selector, #GP(selector) outside its table. Returns the
+ * error code the caller's further checks fault with.
+ */
+function fetchOrGP(cpu: Cpu, sel: number): number {
+  const err = sel & 0xfffc;
+  if (err === 0) fault(Vec.GP, 0);
+  if (!fetchDesc(cpu, sel)) fault(Vec.GP, err);
+  return err;
+}
+
+/** The target offset of the call gate in GATE: 32 bits for a 386 gate (type 0xC), 16 for a 286 one. */
+function gateOffset(type: number): number {
+  return type === 0xc ? (GATE[1] & 0xffff0000) | (GATE[0] & 0xffff) : GATE[0] & 0xffff;
+}
+
 function checkDirectTarget(cpu: Cpu, sel: number): void {
   const hi = cpu.dHi;
   const err = sel & 0xfffc;
@@ -56,9 +73,7 @@ export function farJump(cpu: Cpu, sel: number, offset: number, nextEip: number):
     cpu.eip = offset;
     return;
   }
-  const err = sel & 0xfffc;
-  if (err === 0) fault(Vec.GP, 0);
-  if (!fetchDesc(cpu, sel)) fault(Vec.GP, err);
+  fetchOrGP(cpu, sel);
   if (cpu.dHi & D_S) {
     checkDirectTarget(cpu, sel);
     loadCs(cpu, sel, offset, cpu.cpl);
@@ -69,10 +84,9 @@ export function farJump(cpu: Cpu, sel: number, offset: number, nextEip: number):
   if (type === 5) return taskSwitch(cpu, GATE[0] >>> 16, TaskReason.JMP, nextEip, 0);
   // Call gate: jmp may not change privilege.
   const tsel = GATE[0] >>> 16;
-  const toff = type === 0xc ? (GATE[1] & 0xffff0000) | (GATE[0] & 0xffff) : GATE[0] & 0xffff;
-  const terr = tsel & 0xfffc;
-  if (terr === 0) fault(Vec.GP, 0);
-  if (!fetchDesc(cpu, tsel) || !isCode(cpu.dHi)) fault(Vec.GP, terr);
+  const toff = gateOffset(type);
+  const terr = fetchOrGP(cpu, tsel);
+  if (!isCode(cpu.dHi)) fault(Vec.GP, terr);
   if (isConforming(cpu.dHi) ? descDpl(cpu.dHi) > cpu.cpl : descDpl(cpu.dHi) !== cpu.cpl) fault(Vec.GP, terr);
   if ((cpu.dHi & D_P) === 0) fault(Vec.NP, terr);
   loadCs(cpu, tsel, toff, cpu.cpl);
@@ -103,9 +117,7 @@ export function farCall(cpu: Cpu, sel: number, offset: number, o16: boolean, nex
     cpu.eip = offset;
     return;
   }
-  const err = sel & 0xfffc;
-  if (err === 0) fault(Vec.GP, 0);
-  if (!fetchDesc(cpu, sel)) fault(Vec.GP, err);
+  fetchOrGP(cpu, sel);
   if (cpu.dHi & D_S) {
     checkDirectTarget(cpu, sel);
     if (offset >>> 0 > descLimit(cpu.dLo, cpu.dHi)) fault(Vec.GP, 0);
@@ -123,13 +135,11 @@ export function farCall(cpu: Cpu, sel: number, offset: number, o16: boolean, nex
   if (type === 1 || type === 9) return taskSwitch(cpu, sel, TaskReason.CALL, nextEip, 0);
   if (type === 5) return taskSwitch(cpu, GATE[0] >>> 16, TaskReason.CALL, nextEip, 0);
   const gate32 = type === 0xc;
-  const gLo = GATE[0];
   const gHi = GATE[1];
-  const tsel = gLo >>> 16;
-  const toff = gate32 ? (gHi & 0xffff0000) | (gLo & 0xffff) : gLo & 0xffff;
-  const terr = tsel & 0xfffc;
-  if (terr === 0) fault(Vec.GP, 0);
-  if (!fetchDesc(cpu, tsel) || !isCode(cpu.dHi) || descDpl(cpu.dHi) > cpu.cpl) fault(Vec.GP, terr);
+  const tsel = GATE[0] >>> 16;
+  const toff = gateOffset(type);
+  const terr = fetchOrGP(cpu, tsel);
+  if (!isCode(cpu.dHi) || descDpl(cpu.dHi) > cpu.cpl) fault(Vec.GP, terr);
   if ((cpu.dHi & D_P) === 0) fault(Vec.NP, terr);
   const cLo = cpu.dLo;
   const cHi = cpu.dHi;
@@ -200,10 +210,8 @@ export function farRet(cpu: Cpu, o16: boolean, imm: number): void {
     cpu.setSp(cpu.regs[4] + 2 * n + imm);
     return;
   }
-  const err = cs & 0xfffc;
   const rpl = cs & 3;
-  if (err === 0) fault(Vec.GP, 0);
-  if (!fetchDesc(cpu, cs)) fault(Vec.GP, err);
+  const err = fetchOrGP(cpu, cs);
   const cLo = cpu.dLo;
   const cHi = cpu.dHi;
   const cAddr = cpu.dAddr;
@@ -219,9 +227,7 @@ export function farRet(cpu: Cpu, o16: boolean, imm: number): void {
   }
   const esp = rd(2 * n + imm);
   const ss = rd(3 * n + imm) & 0xffff;
-  const ssErr = ss & 0xfffc;
-  if (ssErr === 0) fault(Vec.GP, 0);
-  if (!fetchDesc(cpu, ss)) fault(Vec.GP, ssErr);
+  const ssErr = fetchOrGP(cpu, ss);
   const sLo = cpu.dLo;
   const sHi = cpu.dHi;
   if ((ss & 3) !== rpl || descDpl(sHi) !== rpl || (sHi & D_S) === 0 || (descType(sHi) & 0xa) !== 2) fault(Vec.GP, ssErr);
