@@ -17,6 +17,9 @@ const REG_C = 0x0c;
 const REG_D = 0x0d;
 /** Where PC BIOSes keep the century (the FADT's default CENTURY register). */
 const CENTURY = 0x32;
+/** The registers that hold the time of day, in BCD or binary as register B says. */
+const TIME_REGISTERS = new Uint8Array(0x80);
+for (const r of [SECONDS, MINUTES, HOURS, DAY_OF_WEEK, DAY_OF_MONTH, MONTH, YEAR, CENTURY]) TIME_REGISTERS[r] = 1;
 
 const A_UIP = 0x80;
 const B_SET = 0x80;
@@ -234,16 +237,8 @@ export class Rtc {
 
   private readData(): number {
     const now = this.clock.nowNs();
+    if (TIME_REGISTERS[this.index]) return this.timeRegister(this.index, this.seconds(now));
     switch (this.index) {
-      case SECONDS:
-      case MINUTES:
-      case HOURS:
-      case DAY_OF_WEEK:
-      case DAY_OF_MONTH:
-      case MONTH:
-      case YEAR:
-      case CENTURY:
-        return this.timeRegister(this.index, this.seconds(now));
       case REG_A: {
         const uip = !this.halted && this.t(now) % NS_PER_S >= NS_PER_S - UIP_LEAD_NS;
         return this.regA | (uip ? A_UIP : 0);
@@ -266,17 +261,11 @@ export class Rtc {
 
   private writeData(value: number): void {
     const now = this.clock.nowNs();
+    if (TIME_REGISTERS[this.index]) {
+      this.writeTimeRegister(this.index, value, now);
+      return;
+    }
     switch (this.index) {
-      case SECONDS:
-      case MINUTES:
-      case HOURS:
-      case DAY_OF_WEEK:
-      case DAY_OF_MONTH:
-      case MONTH:
-      case YEAR:
-      case CENTURY:
-        this.writeTimeRegister(this.index, value, now);
-        return;
       case REG_A: {
         this.evaluate(now);
         const wasRunning = this.dividerRunning();
