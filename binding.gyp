@@ -9,7 +9,8 @@
         "native/locks.cc",
         "native/tap.cc",
         "native/poll.cc",
-        "native/termios.cc"
+        "native/termios.cc",
+        "native/process.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "_GNU_SOURCE"],

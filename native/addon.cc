@@ -7,6 +7,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitTap(env, exports);
   InitPoll(env, exports);
   InitTermios(env, exports);
+  InitProcess(env, exports);
   return exports;
 }
 

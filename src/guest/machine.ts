@@ -13,6 +13,11 @@ export interface MachineOptions {
   serial: SerialBackend;
   /** Run the clock from the instruction count (reproducible runs), in ns per instruction. */
   nsPerInstruction?: number;
+  /**
+   * How late a halted guest's one-shot timers may fire (ms), so that an idle
+   * guest wakes the host at most this often for them (see msUntilDeadline).
+   */
+  timerSlackMs?: number;
   /** --verbose logger. */
   log?: (msg: string) => void;
 }
@@ -39,15 +44,27 @@ export class Machine {
   readonly cpu: Cpu;
   /** Set when the guest has powered off or reset: the launcher's exit status. */
   exitCode: number | null = null;
+  /** The guest ended by resetting the machine (`reboot`), not by powering off. */
+  rebooted = false;
+  private readonly timerSlackNs: number;
+  /** Virtual time the guest last started running (the slack counts from there). */
+  private resumedNs = 0;
 
   constructor(readonly memory: GuestMemory, boot: BootState, opts: MachineOptions) {
     this.clock = new VirtualClock(opts.nsPerInstruction ?? 0);
+    this.timerSlackNs = (opts.timerSlackMs ?? 0) * 1e6;
     // Before anything reads the clock: in instruction-count mode time starts
     // at zero and never runs backwards.
     this.clock.followInstructions(() => (this.cpu ? this.cpu.instructionCount : 0));
     // A reset (the i8042 pulse, port 0x92 or 0xCF9) is how `reboot` ends: the
     // launcher exits with status 0, as the original did on LHCALL_SHUTDOWN.
-    this.platform = new PcPlatform(this.bus, this.clock, { serial: opts.serial, reset: () => this.stop(0) });
+    this.platform = new PcPlatform(this.bus, this.clock, {
+      serial: opts.serial,
+      reset: () => {
+        if (this.exitCode === null) this.rebooted = true;
+        this.stop(0);
+      },
+    });
     this.cpu = new Cpu(memory, this.bus, this.platform.intr, this.clock);
     if (opts.log) this.cpu.log = opts.log;
     memory.deviceWrites = (addr, len) => this.cpu.invalidatePhys(addr, len);
@@ -56,6 +73,7 @@ export class Machine {
 
   run(): 'halt' | 'budget' {
     const end = performance.now() + SLICE_MS;
+    this.resumedNs = this.clock.nowNs();
     do {
       this.platform.update();
       if (this.cpu.run(INSTRUCTIONS_PER_CHECK) === RunExit.Halt) {
@@ -73,8 +91,17 @@ export class Machine {
     return 'budget';
   }
 
+  /**
+   * How long a halted guest sleeps at most: until its next timer interrupt,
+   * except that a one-shot timer waits until the slack has passed since the
+   * guest last ran. Debian's kernel ticks 250 times a second even when idle
+   * (HZ_PERIODIC), some 4,000 instructions each; with the slack, an idle
+   * guest takes one late tick per slack period instead, and its tick code
+   * counts the ticks it missed from the clock. A running guest gets every
+   * timer on time, and input wakes a halted one at once.
+   */
   msUntilDeadline(): number {
-    const ns = this.platform.nextDeadlineNs() - this.clock.nowNs();
+    const ns = this.platform.wakeDeadlineNs(this.resumedNs + this.timerSlackNs) - this.clock.nowNs();
     return ns === Infinity ? Infinity : Math.max(0, Math.ceil(ns / 1e6));
   }
 

@@ -30,7 +30,20 @@ export interface LaunchOptions {
   /** The kernel arguments, joined by spaces. */
   cmdline: string;
   devices: DeviceSpec[];
+  /** How late an idle guest's one-shot timers may fire, in ms (Machine's timerSlackMs). */
+  timerSlackMs: number;
+  /** A guest that reboots starts again in a fresh launcher, instead of ending it with status 0. */
+  restartOnReboot: boolean;
 }
+
+/**
+ * An idle guest wakes the host at most this often for its one-shot timers:
+ * Debian's kernel ticks 250 times a second even when idle, and taking every
+ * tick on time costs an idle guest several percent of a host core.
+ */
+export const DEFAULT_TIMER_SLACK_MS = 20;
+/** Beyond this, a sleeping guest would notice (its watchdogs, its console). */
+const MAX_TIMER_SLACK_MS = 1000;
 
 export type ParsedArgs = { action: 'help' } | { action: 'version' } | { action: 'run'; options: LaunchOptions };
 
@@ -46,6 +59,10 @@ Options (repeatable; devices appear to the guest in command-line order):
   --rng                   a virtio entropy source
   --initrd=<file>         an initial ram disk, loaded at the top of RAM
   --no-direct             boot a bzImage through its own decompressor
+  --restart-on-reboot     boot the guest again when it reboots (without it,
+                          a reboot ends lguest with status 0)
+  --timer-slack=<ms>      how late an idle guest's one-shot timers may fire
+                          (default ${DEFAULT_TIMER_SLACK_MS}; 0 fires every one on time)
   --verbose, -v           say what is loaded where and each device added
   --help, -h              this text
   --version               the version
@@ -68,6 +85,8 @@ const OPTIONS: OptionSpec[] = [
   { name: 'block', value: 'file name' },
   { name: 'initrd', value: 'file name' },
   { name: 'no-direct' },
+  { name: 'restart-on-reboot' },
+  { name: 'timer-slack', value: 'number of milliseconds' },
   { name: 'rng' },
   { name: 'help' },
   { name: 'version' },
@@ -83,6 +102,8 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   let verbose = false;
   let direct = true;
   let initrdPath: string | undefined;
+  let timerSlackMs = DEFAULT_TIMER_SLACK_MS;
+  let restartOnReboot = false;
 
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -136,6 +157,12 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       case 'tunnet':
         devices.push(parseTunnet(value!));
         break;
+      case 'restart-on-reboot':
+        restartOnReboot = true;
+        break;
+      case 'timer-slack':
+        timerSlackMs = parseTimerSlack(value!);
+        break;
       case 'initrd':
         if (initrdPath !== undefined) throw new UserError(`only one --initrd may be given (${initrdPath}, ${value})`);
         initrdPath = value;
@@ -158,8 +185,18 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       initrdPath,
       cmdline: kernelArgs.join(' '),
       devices,
+      timerSlackMs,
+      restartOnReboot,
     },
   };
+}
+
+function parseTimerSlack(text: string): number {
+  const ms = /^\d+(\.\d+)?$/.test(text) ? Number(text) : NaN;
+  if (!(ms <= MAX_TIMER_SLACK_MS)) {
+    throw new UserError(`--timer-slack=${text}: not a number of milliseconds from 0 to ${MAX_TIMER_SLACK_MS}`);
+  }
+  return ms;
 }
 
 /** A long option by its name or a unique prefix of it, as getopt_long() allows. */

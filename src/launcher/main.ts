@@ -11,6 +11,7 @@ import { ConsoleBackend } from './devices/console';
 import { ShareNetBackend } from './devices/sharenet';
 import { HostNetBackend, TapNet } from './devices/tap';
 import { loadGuest } from './loaders';
+import { execv } from './native';
 import { startGuest } from './run-loop';
 import { ConsoleInput } from './terminal';
 import { UserError } from './user-error';
@@ -37,7 +38,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       fs.writeSync(1, `lguest ${version()}\n`);
       return 0;
     }
-    return await launch(parsed.options);
+    const status = await launch(parsed.options);
+    if (status === 'restart') restart();
+    return status;
   } catch (e) {
     if (e instanceof UserError || e instanceof GuestError) {
       fs.writeSync(2, `lguest: ${e.message}\n`);
@@ -47,7 +50,12 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-async function launch(options: LaunchOptions): Promise<number> {
+/**
+ * Runs the guest the options describe; 'restart' when it rebooted and the
+ * user asked for a fresh start, once everything (terminal, waker, devices)
+ * has been put back.
+ */
+async function launch(options: LaunchOptions): Promise<number | 'restart'> {
   const verbose = options.verbose ? (msg: string) => fs.writeSync(2, msg + '\n') : () => undefined;
 
   // Every file the user named is checked before anything else happens, so a
@@ -73,7 +81,7 @@ async function launch(options: LaunchOptions): Promise<number> {
   });
 
   const console = new ConsoleBackend(0, 1);
-  const machine = new Machine(ram.memory, boot, { serial: console, log: verbose });
+  const machine = new Machine(ram.memory, boot, { serial: console, timerSlackMs: options.timerSlackMs, log: verbose });
   const nets: HostNetBackend[] = [];
   const devices = createDevices(options.devices, {
     memory: ram.memory,
@@ -104,10 +112,28 @@ async function launch(options: LaunchOptions): Promise<number> {
         return 'rearm' as const;
       },
     }));
-    return await startGuest(machine, [input, ...netInputs]);
+    const status = await startGuest(machine, [input, ...netInputs]);
+    if (machine.rebooted && options.restartOnReboot) {
+      verbose('Guest rebooted: restarting');
+      return 'restart';
+    }
+    return status;
   } finally {
     devices.close();
     nets.forEach((n) => n.close());
+  }
+}
+
+/**
+ * Start again from scratch, as the original launcher did when its guest
+ * rebooted: the same command in place of this process, so the guest gets
+ * fresh memory and devices, and the user keeps the same pid and terminal.
+ */
+function restart(): never {
+  try {
+    return execv(process.execPath, [process.execPath, ...process.execArgv, ...process.argv.slice(1)]);
+  } catch (e) {
+    throw new UserError(`cannot restart the guest: ${(e as Error).message}`);
   }
 }
 

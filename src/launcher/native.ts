@@ -60,6 +60,7 @@ interface Binding {
   tcgetattr(fd: number): Buffer;
   tcsetattr(fd: number, saved: Buffer): void;
   makeRaw(fd: number): void;
+  execv(path: string, argv: string[]): never;
 }
 
 /** dist/src/launcher -> the package root, where node-gyp leaves build/. */
@@ -189,4 +190,13 @@ export function tcsetattr(fd: number, saved: Buffer): void {
 /** Raw input on a terminal: no echo, no line editing, no signal keys. */
 export function makeRaw(fd: number): void {
   addon().makeRaw(fd);
+}
+
+/**
+ * Replace this process with `argv` run from `path` (same pid, same
+ * terminal; close-on-exec descriptors, and so their fcntl locks, are gone).
+ * Returns only by throwing.
+ */
+export function execv(path: string, argv: string[]): never {
+  return addon().execv(path, argv);
 }

@@ -80,6 +80,9 @@ export async function runLoop(guest: Guest, wakeups: Wakeups, sources: readonly 
   }
 }
 
+/** How long the launcher waits for its waker to exit once told to. */
+const WAKER_EXIT_MS = 2000;
+
 /**
  * Everything around the loop: the terminal goes raw, the waker starts
  * watching the sources, and both are put back however the loop ends.
@@ -92,6 +95,7 @@ export async function startGuest(guest: Guest, sources: readonly InputSource[]):
       return await runLoop(guest, waker, sources);
     } finally {
       waker.stop();
+      await waker.exited(WAKER_EXIT_MS);
     }
   } finally {
     terminal.restore();

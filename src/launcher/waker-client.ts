@@ -113,6 +113,22 @@ export class WakerClient {
     fs.closeSync(this.wakeFd);
   }
 
+  /**
+   * Resolves once the waker has exited after stop(), or after `limitMs`: a
+   * launcher about to replace itself must not leave it behind as a zombie
+   * nobody waits for, but a waker that hangs is not worth a hung launcher.
+   */
+  exited(limitMs: number): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, limitMs);
+      this.child.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
   private send(op: ControlOp, fd: number): void {
     const w = this.toWaker.get(fd);
     if (w === undefined) throw new Error(`fd ${fd} is not watched by the waker`);

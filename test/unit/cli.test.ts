@@ -57,6 +57,19 @@ describe('command line', () => {
       assert.equal(run(['--verb', '64', 'k']).verbose, true);
     });
 
+    it('takes --restart-on-reboot, off when not given', () => {
+      assert.equal(run(['64', 'k']).restartOnReboot, false);
+      assert.equal(run(['--restart-on-reboot', '64', 'k']).restartOnReboot, true);
+      assert.equal(run(['--rest', '64', 'k']).restartOnReboot, true);
+    });
+
+    it('takes --timer-slack in milliseconds, 20 when not given', () => {
+      assert.equal(run(['64', 'k']).timerSlackMs, 20);
+      assert.equal(run(['--timer-slack=0', '64', 'k']).timerSlackMs, 0);
+      assert.equal(run(['--timer-s', '2.5', '64', 'k']).timerSlackMs, 2.5);
+      assert.equal(run(['--timer-slack=1000', '64', 'k']).timerSlackMs, 1000);
+    });
+
     it('answers --help and --version before anything else', () => {
       assert.deepEqual(parseArgs(['--help', '--bogus']), { action: 'help' });
       assert.deepEqual(parseArgs(['-h']), { action: 'help' });
@@ -86,6 +99,9 @@ describe('command line', () => {
       userError(['--tunnet=1.2.3.256', '64', 'k'], /not an IPv4 address/);
       userError(['--tunnet=bridge:', '64', 'k'], /^--tunnet=bridge: must name a bridge$/);
       userError(['--tunnet=bridge:a/b', '64', 'k'], /'a\/b' is not a valid bridge name/);
+      userError(['--timer-slack=-1', '64', 'k'], /^--timer-slack=-1: not a number of milliseconds from 0 to 1000$/);
+      userError(['--timer-slack=1001', '64', 'k'], /^--timer-slack=1001: not a number/);
+      userError(['--timer-slack=5ms', '64', 'k'], /^--timer-slack=5ms: not a number/);
       userError(['abc', 'k'], /^bad memory size 'abc'/);
       userError(['64x', 'k'], /^bad memory size '64x'/);
       userError(['-1', 'k'], /^unknown option -1/);

@@ -76,6 +76,52 @@ describe('platform: the PC as a whole', () => {
     assert.equal(pc.intr.acknowledge(), 0x38);
   });
 
+  describe('when a halted guest must be woken (timer slack)', () => {
+    const TICK = Math.floor((PIT_HZ + 125) / 250);
+
+    function pit(io: ReturnType<typeof ports>, control: number, count: number): void {
+      io.outb(control, 0x43);
+      io.outb(count & 0xff, 0x40);
+      io.outb(count >> 8, 0x40);
+    }
+
+    it('lets a one-shot PIT (mode 4, as Linux programs its tick) fire as late as allowed', () => {
+      const { io, pc } = setup();
+      pit(io, 0x38, TICK);
+      const due = pc.nextDeadlineNs();
+      assert.ok(Math.abs(due - 4e6) < 1e4);
+      assert.equal(pc.wakeDeadlineNs(20e6), 20e6);
+      // Slack never brings a timer forward.
+      assert.equal(pc.wakeDeadlineNs(1e6), due);
+      assert.equal(pc.wakeDeadlineNs(0), due);
+    });
+
+    it('keeps a periodic PIT (modes 2 and 3) on time: each of its interrupts counts', () => {
+      const { io, pc } = setup();
+      for (const control of [0x34, 0x36]) {
+        pit(io, control, TICK);
+        assert.equal(pc.wakeDeadlineNs(20e6), pc.nextDeadlineNs());
+      }
+    });
+
+    it('keeps RTC interrupts on time, even beside a one-shot PIT', () => {
+      const { io, pc } = setup();
+      pit(io, 0x38, 0xffff);
+      io.outb(0x0b, 0x70);
+      io.outb(0x42, 0x71); // PIE, 24h, BCD; register A's default rate
+      const rtc = pc.rtc.nextDeadlineNs();
+      assert.ok(rtc < 20e6, `RTC due at ${rtc} ns`);
+      assert.equal(pc.wakeDeadlineNs(20e6), rtc);
+    });
+
+    it('has nothing to wake for when no timer is armed', () => {
+      const { io, pc } = setup();
+      pit(io, 0x30, 0);
+      io.outb(0x30, 0x43);
+      assert.equal(pc.wakeDeadlineNs(20e6), Infinity);
+    });
+  });
+
   it('has no deadline once the PIT is stopped and the RTC is quiet', () => {
     const { io, pc } = setup();
     io.outb(0x30, 0x43);

@@ -27,31 +27,50 @@ const MAX_BLOCK_INSNS = 64;
  * enough gets a JavaScript function beside its records (`fn`), dropped
  * with the block.
  */
+/**
+ * Slots of a block's entry in BlockCache.blk. One entry is 64 bytes, a host
+ * cache line: an idle guest's timer tick runs some 600 blocks once each, and
+ * with the entries spread over one array per field, every block cost a
+ * cache miss per field.
+ */
+export const enum B {
+  START = 0,
+  END = 1,
+  /** Block still describes memory (cleared when its page is written). */
+  VALID = 2,
+  /**
+   * Successor links: the last two EIPs the block was left for and the
+   * blocks found there, good while the MMU's generation (TLB, privilege and
+   * CS unchanged) is the one they were made under. They save the TLB and
+   * hash lookups between blocks, which average four instructions here.
+   */
+  LINK_GEN = 3,
+  SUCC_EIP = 4,
+  SUCC_ID = 5,
+  SUCC_EIP2 = 6,
+  SUCC_ID2 = 7,
+  /** Times the block ran in the interpreter (translate.ts translates it once it is hot), or TRANSLATED. */
+  HITS = 8,
+  /** For a block that is one instruction crossing into the next page: that page's physical number, else -1. */
+  PAGE2 = 9,
+  /** Its key: physical address of the first byte, and CS.D. */
+  PHYS = 10,
+  CSD = 11,
+  SIZE = 16,
+}
+
+/** B.HITS of a block that has its translation in BlockCache.fn. */
+export const TRANSLATED = -1;
+
 export class BlockCache {
   readonly code = new Int32Array(POOL_RECORDS * STRIDE);
   private top = 0;
-  readonly blkStart = new Int32Array(MAX_BLOCKS);
-  readonly blkEnd = new Int32Array(MAX_BLOCKS);
-  /** Block still describes memory (cleared when its page is written). */
-  readonly valid = new Uint8Array(MAX_BLOCKS);
-  /**
-   * Successor links: for each block, the last two EIPs it was left for and
-   * the blocks found there, good while the MMU's generation (TLB, privilege
-   * and CS unchanged) is the one they were made under. They save the TLB
-   * and hash lookups between blocks, which average four instructions here.
-   */
-  readonly succEip = new Int32Array(MAX_BLOCKS * 2);
-  readonly succId = new Int32Array(MAX_BLOCKS * 2);
-  readonly linkGen = new Int32Array(MAX_BLOCKS);
-  /** Times each block ran in the interpreter, and its translation once it is hot (translate.ts). */
-  readonly hits = new Int32Array(MAX_BLOCKS);
+  readonly blk = new Int32Array(MAX_BLOCKS * B.SIZE);
+  /** A block's translation once it is hot (translate.ts). */
   readonly fn: (BlockFn | undefined)[] = new Array<BlockFn | undefined>(MAX_BLOCKS).fill(undefined);
-  private readonly blkKey = new Float64Array(MAX_BLOCKS);
-  /** For a block that is one instruction crossing into the next page: that page's physical number, else -1. */
-  private readonly blkPage2 = new Int32Array(MAX_BLOCKS);
   private nblocks = 0;
-  private readonly htKey = new Float64Array(HT_SIZE).fill(-1);
-  private readonly htBlk = new Int32Array(HT_SIZE);
+  /** Hash table of keys (physical address * 2 + CS.D) and block ids, side by side: one miss per lookup. */
+  private readonly ht = new Float64Array(HT_SIZE * 2).fill(-1);
   private readonly pageBlocks = new Map<number, number[]>();
   private readonly straddle = new Uint8Array(16);
   /** Result of find()/decode(): the block's record range. */
@@ -75,13 +94,14 @@ export class BlockCache {
   /** Look up a decoded block; true and start/end/id set when found. */
   find(phys: number, csD: number): boolean {
     const key = phys * 2 + csD;
-    const h = BlockCache.hash(key);
-    if (this.htKey[h] !== key) return false;
-    const b = this.htBlk[h];
+    const h = BlockCache.hash(key) * 2;
+    if (this.ht[h] !== key) return false;
+    const b = this.ht[h + 1] | 0;
+    const e = b * B.SIZE;
     this.id = b;
-    this.start = this.blkStart[b];
-    this.end = this.blkEnd[b];
-    this.page2 = this.blkPage2[b];
+    this.start = this.blk[e + B.START];
+    this.end = this.blk[e + B.END];
+    this.page2 = this.blk[e + B.PAGE2];
     return true;
   }
 
@@ -119,19 +139,21 @@ export class BlockCache {
 
   private insert(phys: number, csD: number, start: number, end: number, page2: number): void {
     const b = this.nblocks++;
-    const key = phys * 2 + csD;
-    this.blkStart[b] = start;
-    this.blkEnd[b] = end;
-    this.blkKey[b] = key;
-    this.blkPage2[b] = page2;
-    this.valid[b] = 1;
-    this.linkGen[b] = -1;
-    this.hits[b] = 0;
+    const blk = this.blk;
+    const e = b * B.SIZE;
+    blk[e + B.START] = start;
+    blk[e + B.END] = end;
+    blk[e + B.VALID] = 1;
+    blk[e + B.LINK_GEN] = -1;
+    blk[e + B.HITS] = 0;
+    blk[e + B.PAGE2] = page2;
+    blk[e + B.PHYS] = phys;
+    blk[e + B.CSD] = csD;
     this.fn[b] = undefined;
     this.top = end;
-    const hh = BlockCache.hash(key);
-    this.htKey[hh] = key;
-    this.htBlk[hh] = b;
+    const h = BlockCache.hash(phys * 2 + csD) * 2;
+    this.ht[h] = phys * 2 + csD;
+    this.ht[h + 1] = b;
     this.addToPage(phys >>> 12, b);
     if (page2 >= 0) this.addToPage(page2, b);
     this.id = b;
@@ -176,38 +198,44 @@ export class BlockCache {
     this.mmu.codePage[page] = 0;
     if (!list) return;
     this.pageBlocks.delete(page);
+    const blk = this.blk;
     for (const b of list) {
-      this.valid[b] = 0;
+      const e = b * B.SIZE;
+      blk[e + B.VALID] = 0;
       this.fn[b] = undefined;
-      const h = BlockCache.hash(this.blkKey[b]);
-      if (this.htBlk[h] === b && this.htKey[h] === this.blkKey[b]) this.htKey[h] = -1;
-      if (b === runningBlock && runningRecord >= this.blkStart[b]) {
+      const key = (blk[e + B.PHYS] >>> 0) * 2 + blk[e + B.CSD];
+      const h = BlockCache.hash(key) * 2;
+      if (this.ht[h + 1] === b && this.ht[h] === key) this.ht[h] = -1;
+      if (b === runningBlock && runningRecord >= blk[e + B.START]) {
         const next = runningRecord + STRIDE;
-        if (next < this.blkEnd[b]) this.code[next + R.H] = H.EXIT;
+        if (next < blk[e + B.END]) this.code[next + R.H] = H.EXIT;
       }
     }
   }
 
   /** Remember that leaving block `from` for `eip` leads to block `to`. */
   link(from: number, eip: number, to: number): void {
-    const gen = this.mmu.gen;
-    if (this.linkGen[from] !== gen) {
-      this.linkGen[from] = gen;
-      this.succEip[from * 2] = eip;
-      this.succId[from * 2] = to;
-      this.succId[from * 2 + 1] = -1;
+    const blk = this.blk;
+    const e = from * B.SIZE;
+    if (blk[e + B.LINK_GEN] !== this.mmu.gen) {
+      blk[e + B.LINK_GEN] = this.mmu.gen;
+      blk[e + B.SUCC_EIP] = eip;
+      blk[e + B.SUCC_ID] = to;
+      blk[e + B.SUCC_ID2] = -1;
+    } else if (blk[e + B.SUCC_ID2] === -1) {
+      blk[e + B.SUCC_EIP2] = eip;
+      blk[e + B.SUCC_ID2] = to;
     } else {
       // The older link makes way: loops alternate between two exits.
-      const i = from * 2 + (this.succId[from * 2 + 1] === -1 ? 1 : 0);
-      this.succEip[i] = eip;
-      this.succId[i] = to;
+      blk[e + B.SUCC_EIP] = eip;
+      blk[e + B.SUCC_ID] = to;
     }
   }
 
   /** Forget everything (pool full, or a test asks for it). */
   flush(): void {
     this.mmu.gen++;
-    this.htKey.fill(-1);
+    this.ht.fill(-1);
     this.pageBlocks.clear();
     this.mmu.codePage.fill(0);
     this.nblocks = 0;

@@ -260,6 +260,13 @@ export class Cpu implements FlagState, MmuHost {
 
   /** Fill a segment register's selector and descriptor cache. */
   setSeg(i: number, sel: number, base: number, limit: number, fl: number): void {
+    // Block links hold EIPs: they go stale only when CS maps EIPs to other
+    // linear addresses or decodes or limits them differently. Interrupts and
+    // iret reload the same kernel CS on every tick, and dropping every link
+    // then would make each block of the tick path look itself up again.
+    if (i === CS && ((base | 0) !== this.segBase[CS] || limit !== this.segLimit[CS] || ((fl >> 22) & 1) !== this.csD)) {
+      this.mmu.gen++;
+    }
     this.segSel[i] = sel & 0xffff;
     this.segBase[i] = base | 0;
     this.segLimit[i] = limit;
@@ -279,7 +286,6 @@ export class Cpu implements FlagState, MmuHost {
     this.segRLim[i] = rl;
     this.segWLim[i] = wl;
     if (i === CS) {
-      this.mmu.gen++;
       this.csD = (fl >> 22) & 1;
       this.csLimited = limit < 0xffffffff;
     } else if (i === SS) {

@@ -1,4 +1,5 @@
 import { alu, cond, dec, inc, logic } from './alu';
+import { B, TRANSLATED } from './block-cache';
 import type { Cpu } from './cpu';
 import { CS } from './control';
 import { M, R, STRIDE } from './decoder';
@@ -6,7 +7,7 @@ import { execSlow } from './exec-slow';
 import { IF, TF } from './flags';
 import { H } from './handler-ids';
 import * as ops from './ops';
-import { translateBlock } from './translate';
+import { BlockFn, translateBlock } from './translate';
 
 /**
  * Run decoded blocks, starting with records [start, end) whose first byte is
@@ -33,14 +34,25 @@ export function execBlocks(cpu: Cpu, start: number, end: number, beip: number, t
   const regs = cpu.regs;
   const mmu = cpu.mmu;
   const cache = cpu.cache;
+  const blk = cache.blk;
   const intr = cpu.intr;
   for (;;) {
     let n = (end - start) >> 3;
     let jumped = false;
     const id = cpu.blockId;
-    let fn = chain ? cache.fn[id] : undefined;
-    if (fn === undefined && chain && ++cache.hits[id] >= cpu.translateAfter) {
-      fn = cache.fn[id] = translateBlock(cpu, id, start, end, cpu.csD !== 0);
+    let fn: BlockFn | undefined;
+    if (chain) {
+      // The block's entry says whether it has a translation, so a block
+      // without one costs no look at the function table.
+      const hits = blk[id * B.SIZE + B.HITS];
+      if (hits === TRANSLATED) {
+        fn = cache.fn[id];
+      } else if (hits + 1 >= cpu.translateAfter) {
+        fn = cache.fn[id] = translateBlock(cpu, id, start, end, cpu.csD !== 0);
+        blk[id * B.SIZE + B.HITS] = TRANSLATED;
+      } else {
+        blk[id * B.SIZE + B.HITS] = hits + 1;
+      }
     }
     if (fn !== undefined) {
       n = fn(cpu, regs, beip);
@@ -305,19 +317,20 @@ export function execBlocks(cpu: Cpu, start: number, end: number, beip: number, t
     beip = cpu.eip;
     const from = cpu.blockId;
     let next = -1;
-    if (cache.linkGen[from] === mmu.gen) {
-      if (cache.succEip[from * 2] === beip) next = cache.succId[from * 2];
-      else if (cache.succEip[from * 2 + 1] === beip) next = cache.succId[from * 2 + 1];
+    const e = from * B.SIZE;
+    if (blk[e + B.LINK_GEN] === mmu.gen) {
+      if (blk[e + B.SUCC_EIP] === beip) next = blk[e + B.SUCC_ID];
+      else if (blk[e + B.SUCC_EIP2] === beip) next = blk[e + B.SUCC_ID2];
     }
-    if (next < 0 || cache.valid[next] === 0) {
+    if (next < 0 || blk[next * B.SIZE + B.VALID] === 0) {
       const lin = (cpu.segBase[CS] + beip) | 0;
       const t = mmu.r[lin >>> 12];
       if (t === -1 || cpu.csLimited || !cache.find((t ^ lin) >>> 0, cpu.csD) || cache.page2 >= 0) break;
       next = cache.id;
       cache.link(from, beip, next);
     }
-    start = cache.blkStart[next];
-    end = cache.blkEnd[next];
+    start = blk[next * B.SIZE + B.START];
+    end = blk[next * B.SIZE + B.END];
     cpu.blockStart = start;
     cpu.blockId = next;
     cpu.blockEip = beip;

@@ -1,4 +1,5 @@
 import { alu, cond, dec, inc, logic, setRes } from './alu';
+import { B } from './block-cache';
 import type { Cpu } from './cpu';
 import { M, R, STRIDE } from './decoder';
 import { EA } from './decoder';
@@ -283,7 +284,7 @@ class BlockWriter {
       }
       if (!last && mayWrite(h, m)) {
         // A write into this block's own code: leave before running stale translations.
-        this.emit(`if (cache.valid[${this.blockId}] === 0) { cpu.eip = ${this.eip(code[p + R.OFFS] >>> 16)}; return ${this.n}; }`);
+        this.emit(`if (cache.blk[${this.blockId * B.SIZE + B.VALID}] === 0) { cpu.eip = ${this.eip(code[p + R.OFFS] >>> 16)}; return ${this.n}; }`);
       }
     }
     this.emit(`cpu.eip = ${this.eip(code[end - STRIDE + R.OFFS] >>> 16)};`);

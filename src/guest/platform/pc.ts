@@ -22,7 +22,8 @@ export interface PcPlatformOptions {
  * The legacy kernel command-line options this platform needs: there are no
  * ACPI tables, no MP table and no (IO-)APIC, so Linux should not look for
  * them; the console is COM1; the TSC runs from the same clock as the PIT,
- * so it need not be watched (which lets Linux go tickless when idle); the
+ * so it need not be watched (which lets Linux keep time by it, and run its
+ * tick as a one-shot high-resolution timer that copes with coming late); the
  * crypto self-tests at boot (a 4096-bit DH among them) cost most of the
  * boot's instructions on an interpreted CPU and test the kernel, not us.
  */
@@ -41,7 +42,7 @@ const RTC_IRQ = 8;
  * which is how Linux learns they are absent.
  *
  * The run loop calls `update()` between CPU slices to deliver timer
- * interrupts that have come due, and sleeps until `nextDeadlineNs()` when
+ * interrupts that have come due, and sleeps until `wakeDeadlineNs()` when
  * the guest halts; both are a couple of comparisons unless a timer fired.
  */
 export class PcPlatform {
@@ -83,5 +84,20 @@ export class PcPlatform {
   /** Virtual time of the next timer interrupt, or Infinity if none is armed. */
   nextDeadlineNs(): number {
     return Math.min(this.pit.nextDeadlineNs(), this.rtc.nextDeadlineNs());
+  }
+
+  /**
+   * When a halted guest must next be woken, if one-shot timers may fire as
+   * late as `notBeforeNs`: a guest that programs a one-shot timer reads the
+   * clock when it fires and catches up on what it missed (Linux counts the
+   * ticks it missed from the clocksource), while every interrupt of a
+   * periodic timer (the PIT in modes 2 and 3, the RTC) counts, so those stay
+   * on time.
+   */
+  wakeDeadlineNs(notBeforeNs: number): number {
+    const pit = this.pit.nextDeadlineNs();
+    const periodic = Math.min(this.pit.periodic ? pit : Infinity, this.rtc.nextDeadlineNs());
+    const oneShot = this.pit.periodic ? Infinity : pit;
+    return Math.min(periodic, Math.max(oneShot, notBeforeNs));
   }
 }

@@ -408,4 +408,14 @@ export class Pit {
   nextDeadlineNs(): number {
     return this.deadline;
   }
+
+  /**
+   * Channel 0 repeats (modes 2 and 3): each of its edges is an interrupt the
+   * guest counts, so none may come late. In the other modes it fires once,
+   * for a guest that reads the clock when it does.
+   */
+  get periodic(): boolean {
+    const mode = this.channels[0].mode;
+    return mode === 2 || mode === 3;
+  }
 }

@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { GuestMemory } from '../../src/guest/memory';
+import { Machine } from '../../src/guest/machine';
+import { PIT_HZ } from '../../src/guest/platform/pit';
+import { assemble, GDT_BASE, LOAD_ADDR, STACK_TOP, writeLoaderGdt } from './harness';
+
+/**
+ * How long the launcher lets a halted guest sleep: the whole Machine (CPU,
+ * PIC, PIT) on the host's clock, with a guest that programs PIT channel 0 as
+ * Linux does (a one-shot tick in mode 4, or a periodic one in mode 2), then
+ * halts with interrupts on.
+ */
+describe('machine: how long a halted guest sleeps', () => {
+  const TICK_COUNT = Math.floor((PIT_HZ + 125) / 250);
+
+  function haltedGuest(pitControl: number, timerSlackMs: number): Machine {
+    const image = assemble(`bits 32
+org 0x${LOAD_ADDR.toString(16)}
+  mov al, 0x${pitControl.toString(16)}
+  out 0x43, al
+  mov al, ${TICK_COUNT & 0xff}
+  out 0x40, al
+  mov al, ${TICK_COUNT >> 8}
+  out 0x40, al
+  sti
+  hlt
+`);
+    const memory = new GuestMemory(new ArrayBuffer(16 << 20));
+    memory.u8.set(image, LOAD_ADDR);
+    writeLoaderGdt(memory);
+    const machine = new Machine(
+      memory,
+      {
+        eip: LOAD_ADDR, eax: 0, ebx: 0, ecx: 0, edx: 0, esi: 0, edi: 0, ebp: 0, esp: STACK_TOP,
+        eflags: 0x2, cr0: 0x11, cr3: 0, cr4: 0, gdtBase: GDT_BASE, gdtLimit: 0x1f, cs: 0x10, ds: 0x18,
+      },
+      { serial: { write: () => undefined }, timerSlackMs },
+    );
+    assert.equal(machine.run(), 'halt');
+    return machine;
+  }
+
+  it('sleeps until a one-shot tick (4 ms) with no slack', () => {
+    assert.ok(haltedGuest(0x38, 0).msUntilDeadline() <= 4);
+  });
+
+  it('sleeps through a one-shot tick until the slack since it last ran has passed', () => {
+    // The guest ran moments ago: nearly all of a second's slack is left.
+    assert.ok(haltedGuest(0x38, 1000).msUntilDeadline() > 500);
+  });
+
+  it('wakes for every tick of a periodic PIT, whatever the slack', () => {
+    assert.ok(haltedGuest(0x34, 1000).msUntilDeadline() <= 4);
+  });
+});
