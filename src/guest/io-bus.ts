@@ -12,6 +12,7 @@ interface Range {
   start: number;
   length: number;
   device: BusDevice;
+  background: boolean;
 }
 
 /**
@@ -28,12 +29,21 @@ export class IoBus {
   /** Indexes of unregistered ranges, reused so devices that move often (BARs) never exhaust them. */
   private readonly freePortSlots: number[] = [];
   private readonly mmio: Range[] = [];
+  /**
+   * Accesses to devices other than background ones, counted so the machine
+   * can tell an idle guest (one that only keeps time) from a working one.
+   */
+  activity = 0;
 
-  registerPorts(start: number, length: number, device: BusDevice): void {
+  /**
+   * `background`: hardware an idle guest keeps using on its own, to keep
+   * time (timers, interrupt controllers, the I/O delay port).
+   */
+  registerPorts(start: number, length: number, device: BusDevice, background = false): void {
     for (let p = start; p < start + length; p++) {
       if (this.portOwner[p] !== -1) throw new Error(`port 0x${p.toString(16)} is already claimed`);
     }
-    const range = { start, length, device };
+    const range = { start, length, device, background };
     let index = this.freePortSlots.pop();
     if (index === undefined) index = this.ports.push(range) - 1;
     else this.ports[index] = range;
@@ -55,7 +65,7 @@ export class IoBus {
         throw new Error(`MMIO 0x${start.toString(16)} overlaps a claimed window`);
       }
     }
-    this.mmio.push({ start, length, device });
+    this.mmio.push({ start, length, device, background: false });
   }
 
   unregisterMmio(device: BusDevice): void {
@@ -67,6 +77,7 @@ export class IoBus {
     const i = this.portOwner[port & 0xffff];
     if (i < 0) return size === 1 ? 0xff : size === 2 ? 0xffff : 0xffffffff;
     const r = this.ports[i]!;
+    if (!r.background) this.activity++;
     return r.device.read(port - r.start, size);
   }
 
@@ -74,12 +85,16 @@ export class IoBus {
     const i = this.portOwner[port & 0xffff];
     if (i < 0) return;
     const r = this.ports[i]!;
+    if (!r.background) this.activity++;
     r.device.write(port - r.start, size, value);
   }
 
   mmioRead(addr: number, size: AccessSize): number {
     for (const r of this.mmio) {
-      if (addr >= r.start && addr < r.start + r.length) return r.device.read(addr - r.start, size);
+      if (addr >= r.start && addr < r.start + r.length) {
+        this.activity++;
+        return r.device.read(addr - r.start, size);
+      }
     }
     return size === 1 ? 0xff : size === 2 ? 0xffff : 0xffffffff;
   }
@@ -87,6 +102,7 @@ export class IoBus {
   mmioWrite(addr: number, size: AccessSize, value: number): void {
     for (const r of this.mmio) {
       if (addr >= r.start && addr < r.start + r.length) {
+        this.activity++;
         r.device.write(addr - r.start, size, value);
         return;
       }

@@ -7,16 +7,14 @@ import { IoBus } from './io-bus';
 import { GuestMemory } from './memory';
 import { PcPlatform } from './platform/pc';
 import { SerialBackend } from './platform/uart';
+import { TimerSlack } from './timer-slack';
 
 export interface MachineOptions {
   /** Where COM1's output goes. */
   serial: SerialBackend;
   /** Run the clock from the instruction count (reproducible runs), in ns per instruction. */
   nsPerInstruction?: number;
-  /**
-   * How late a halted guest's one-shot timers may fire (ms), so that an idle
-   * guest wakes the host at most this often for them (see msUntilDeadline).
-   */
+  /** The most a halted guest's one-shot timers may fire late (ms; see TimerSlack). */
   timerSlackMs?: number;
   /** --verbose logger. */
   log?: (msg: string) => void;
@@ -46,13 +44,15 @@ export class Machine {
   exitCode: number | null = null;
   /** The guest ended by resetting the machine (`reboot`), not by powering off. */
   rebooted = false;
-  private readonly timerSlackNs: number;
+  readonly slack: TimerSlack;
+  /** Device accesses and user-mode entries when last looked at. */
+  private activity = 0;
   /** Virtual time the guest last started running (the slack counts from there). */
   private resumedNs = 0;
 
   constructor(readonly memory: GuestMemory, boot: BootState, opts: MachineOptions) {
     this.clock = new VirtualClock(opts.nsPerInstruction ?? 0);
-    this.timerSlackNs = (opts.timerSlackMs ?? 0) * 1e6;
+    this.slack = new TimerSlack((opts.timerSlackMs ?? 0) * 1e6);
     // Before anything reads the clock: in instruction-count mode time starts
     // at zero and never runs backwards.
     this.clock.followInstructions(() => (this.cpu ? this.cpu.instructionCount : 0));
@@ -76,7 +76,9 @@ export class Machine {
     this.resumedNs = this.clock.nowNs();
     do {
       this.platform.update();
-      if (this.cpu.run(INSTRUCTIONS_PER_CHECK) === RunExit.Halt) {
+      const exit = this.cpu.run(INSTRUCTIONS_PER_CHECK);
+      this.noteActivity();
+      if (exit === RunExit.Halt) {
         // hlt with interrupts off can never wake: it is how Linux ends
         // `poweroff` and `halt` on a machine without ACPI.
         if ((this.cpu.getEflags() & IF) === 0) {
@@ -91,17 +93,23 @@ export class Machine {
     return 'budget';
   }
 
+  private noteActivity(): void {
+    const activity = this.bus.activity + this.cpu.userEntries;
+    if (activity !== this.activity) {
+      this.activity = activity;
+      this.slack.active(this.clock.nowNs());
+    }
+  }
+
   /**
    * How long a halted guest sleeps at most: until its next timer interrupt,
-   * except that a one-shot timer waits until the slack has passed since the
-   * guest last ran. Debian's kernel ticks 250 times a second even when idle
-   * (HZ_PERIODIC), some 4,000 instructions each; with the slack, an idle
-   * guest takes one late tick per slack period instead, and its tick code
-   * counts the ticks it missed from the clock. A running guest gets every
-   * timer on time, and input wakes a halted one at once.
+   * except that a one-shot timer may wait for the slack (TimerSlack) to
+   * pass since the guest last ran. A running guest gets every timer on
+   * time, and input wakes a halted one at once.
    */
   msUntilDeadline(): number {
-    const ns = this.platform.wakeDeadlineNs(this.resumedNs + this.timerSlackNs) - this.clock.nowNs();
+    const now = this.clock.nowNs();
+    const ns = this.platform.wakeDeadlineNs(this.resumedNs + this.slack.ns(now)) - now;
     return ns === Infinity ? Infinity : Math.max(0, Math.ceil(ns / 1e6));
   }
 

@@ -30,18 +30,18 @@ export interface LaunchOptions {
   /** The kernel arguments, joined by spaces. */
   cmdline: string;
   devices: DeviceSpec[];
-  /** How late an idle guest's one-shot timers may fire, in ms (Machine's timerSlackMs). */
+  /** The most an idle guest's one-shot timers may fire late, in ms (src/guest/timer-slack.ts). */
   timerSlackMs: number;
   /** A guest that reboots starts again in a fresh launcher, instead of ending it with status 0. */
   restartOnReboot: boolean;
 }
 
 /**
- * An idle guest wakes the host at most this often for its one-shot timers:
- * Debian's kernel ticks 250 times a second even when idle, and taking every
- * tick on time costs an idle guest several percent of a host core.
+ * An idle guest's timers come at most 1/64 of its idle time late, and at
+ * most this (src/guest/timer-slack.ts): so a guest idle for long wakes the
+ * host about five times a second rather than 250.
  */
-export const DEFAULT_TIMER_SLACK_MS = 20;
+export const DEFAULT_TIMER_SLACK_MS = 200;
 /** Beyond this, a sleeping guest would notice (its watchdogs, its console). */
 const MAX_TIMER_SLACK_MS = 1000;
 
@@ -61,8 +61,9 @@ Options (repeatable; devices appear to the guest in command-line order):
   --no-direct             boot a bzImage through its own decompressor
   --restart-on-reboot     boot the guest again when it reboots (without it,
                           a reboot ends lguest with status 0)
-  --timer-slack=<ms>      how late an idle guest's one-shot timers may fire
-                          (default ${DEFAULT_TIMER_SLACK_MS}; 0 fires every one on time)
+  --timer-slack=<ms>      the most an idle guest's timers may fire late; they
+                          are never later than 1/64 of the time it has been
+                          idle (default ${DEFAULT_TIMER_SLACK_MS}; 0: every timer on time)
   --verbose, -v           say what is loaded where and each device added
   --help, -h              this text
   --version               the version

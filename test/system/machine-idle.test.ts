@@ -13,7 +13,7 @@ import { assemble, GDT_BASE, LOAD_ADDR, STACK_TOP, writeLoaderGdt } from './harn
 describe('machine: how long a halted guest sleeps', () => {
   const TICK_COUNT = Math.floor((PIT_HZ + 125) / 250);
 
-  function haltedGuest(pitControl: number, timerSlackMs: number): Machine {
+  function haltedGuest(pitControl: number, timerSlackMs: number, more = ''): Machine {
     const image = assemble(`bits 32
 org 0x${LOAD_ADDR.toString(16)}
   mov al, 0x${pitControl.toString(16)}
@@ -22,6 +22,9 @@ org 0x${LOAD_ADDR.toString(16)}
   out 0x40, al
   mov al, ${TICK_COUNT >> 8}
   out 0x40, al
+  out 0x80, al
+  in al, 0x21
+  ${more}
   sti
   hlt
 `);
@@ -44,9 +47,12 @@ org 0x${LOAD_ADDR.toString(16)}
     assert.ok(haltedGuest(0x38, 0).msUntilDeadline() <= 4);
   });
 
-  it('sleeps through a one-shot tick until the slack since it last ran has passed', () => {
-    // The guest ran moments ago: nearly all of a second's slack is left.
-    assert.ok(haltedGuest(0x38, 1000).msUntilDeadline() > 500);
+  it('counts a guest that only keeps time (PIT, PIC, port 0x80) as idle', () => {
+    assert.equal(haltedGuest(0x38, 200).slack.lastActiveNs, 0);
+  });
+
+  it('counts a guest that touches a device (the UART) as active', () => {
+    assert.ok(haltedGuest(0x38, 200, 'mov dx, 0x3ff\n  out dx, al').slack.lastActiveNs > 0);
   });
 
   it('wakes for every tick of a periodic PIT, whatever the slack', () => {

@@ -45,6 +45,7 @@ after_int:
     assert.equal(u32(m, out(5)) & 0xffff, 0x08);
     assert.equal(u32(m, out(6)) & 0xffff, 0x08);
     assert.equal(u32(m, out(7)), 111, 'ring 3 resumed after int 0x80 with the handler\'s EBX');
+    assert.equal(m.cpu.userEntries, 2, 'entered ring 3 twice: to_user and the iret');
   });
 
   it('int n through a DPL 0 gate from ring 3 is #GP(vector * 8 + 2)', () => {

@@ -35,6 +35,22 @@ describe('IoBus', () => {
     assert.deepEqual(mmio.writes, [[0x3ffc, 1, 7]]);
   });
 
+  it('counts accesses to devices, but not to background ones (timers, interrupt controllers)', () => {
+    const bus = new IoBus();
+    bus.registerPorts(0x40, 4, recorder(0), true);
+    bus.registerPorts(0x3f8, 8, recorder(0));
+    bus.registerMmio(0xe0000000, 0x1000, recorder(0));
+    bus.out(0x43, 1, 0x38);
+    bus.in(0x40, 1);
+    bus.in(0x2f8, 1);
+    assert.equal(bus.activity, 0, 'background and unclaimed ports');
+    bus.out(0x3f8, 1, 0x41);
+    bus.in(0x3fd, 1);
+    bus.mmioWrite(0xe0000010, 4, 1);
+    bus.mmioRead(0xe0000010, 4);
+    assert.equal(bus.activity, 4);
+  });
+
   it('refuses two devices on one port or overlapping MMIO windows', () => {
     const bus = new IoBus();
     bus.registerPorts(0x60, 1, recorder(0));

@@ -113,6 +113,8 @@ export class Cpu implements FlagState, MmuHost {
 
   /** Instructions retired since start. */
   instructionCount = 0;
+  /** Times the CPU entered user mode (CPL 3): an idle kernel never does. */
+  userEntries = 0;
   /** Record of the running instruction, -1 between blocks. */
   ip = -1;
   blockStart = 0;
@@ -295,6 +297,7 @@ export class Cpu implements FlagState, MmuHost {
   }
 
   setCpl(c: number): void {
+    if (c === 3 && this.cpl !== 3) this.userEntries++;
     this.cpl = c;
     this.mmu.setUser(c === 3);
   }

@@ -67,7 +67,7 @@ export class PcPlatform {
     this.pci = new PciHost(bus, pic, new ResetControlRegister(opts.reset));
     // POST codes: Linux also writes here for I/O delays. Claimed so nothing
     // else can take it; writes are dropped, reads float high.
-    bus.registerPorts(0x80, 1, { read: () => 0xff, write: () => undefined });
+    bus.registerPorts(0x80, 1, { read: () => 0xff, write: () => undefined }, true);
   }
 
   addPciDevice(spec: PciDeviceSpec): PciSlot {

@@ -222,16 +222,21 @@ export class Pic implements InterruptLine {
   private recomputing = false;
 
   constructor(bus: IoBus) {
-    bus.registerPorts(0x20, 2, this.portsOf(this.master));
-    bus.registerPorts(0xa0, 2, this.portsOf(this.slave));
-    bus.registerPorts(0x4d0, 2, {
-      read: (offset) => (offset === 0 ? this.master : this.slave).elcr,
-      write: (offset, _size, value) => {
-        // IRQ 0, 1, 2, 8 and 13 are always edge triggered on a PC.
-        if (offset === 0) this.master.setElcr(value & 0xf8);
-        else this.slave.setElcr(value & 0xde);
+    bus.registerPorts(0x20, 2, this.portsOf(this.master), true);
+    bus.registerPorts(0xa0, 2, this.portsOf(this.slave), true);
+    bus.registerPorts(
+      0x4d0,
+      2,
+      {
+        read: (offset) => (offset === 0 ? this.master : this.slave).elcr,
+        write: (offset, _size, value) => {
+          // IRQ 0, 1, 2, 8 and 13 are always edge triggered on a PC.
+          if (offset === 0) this.master.setElcr(value & 0xf8);
+          else this.slave.setElcr(value & 0xde);
+        },
       },
-    });
+      true,
+    );
   }
 
   private portsOf(chip: Chip8259): BusDevice {

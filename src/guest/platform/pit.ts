@@ -323,10 +323,15 @@ export class Pit {
     /** Raises one IRQ0 edge. */
     private readonly irq0: () => void,
   ) {
-    bus.registerPorts(0x40, 4, {
-      read: (offset: number, _size: AccessSize) => this.read(offset),
-      write: (offset: number, _size: AccessSize, value: number) => this.write(offset, value & 0xff),
-    });
+    bus.registerPorts(
+      0x40,
+      4,
+      {
+        read: (offset: number, _size: AccessSize) => this.read(offset),
+        write: (offset: number, _size: AccessSize, value: number) => this.write(offset, value & 0xff),
+      },
+      true,
+    );
     // As a BIOS leaves it: channel 0 in mode 3 with the full count, 18.2 Hz.
     const ch0 = this.channels[0];
     ch0.control(0x36);

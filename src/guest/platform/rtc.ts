@@ -74,14 +74,19 @@ export class Rtc {
     const now = clock.nowNs();
     this.lastEvalNs = now;
     this.startAt(Date.now() * 1e6, now);
-    bus.registerPorts(0x70, 2, {
-      read: (offset) => (offset === 0 ? 0xff : this.readData()),
-      write: (offset, _size, value) => {
-        // Bit 7 of the index port masks NMIs on a real PC; we have none.
-        if (offset === 0) this.index = value & 0x7f;
-        else this.writeData(value & 0xff);
+    bus.registerPorts(
+      0x70,
+      2,
+      {
+        read: (offset) => (offset === 0 ? 0xff : this.readData()),
+        write: (offset, _size, value) => {
+          // Bit 7 of the index port masks NMIs on a real PC; we have none.
+          if (offset === 0) this.index = value & 0x7f;
+          else this.writeData(value & 0xff);
+        },
       },
-    });
+      true,
+    );
   }
 
   /** Sets the clock so that virtual time `now` is `epochNs`. */

@@ -16,10 +16,15 @@ export class SystemControl {
   private bits = 0;
 
   constructor(bus: IoBus, private readonly clock: VirtualClock, private readonly pit: Pit) {
-    bus.registerPorts(0x61, 1, {
-      read: () => this.read(),
-      write: (_offset, _size, value) => this.write(value),
-    });
+    bus.registerPorts(
+      0x61,
+      1,
+      {
+        read: () => this.read(),
+        write: (_offset, _size, value) => this.write(value),
+      },
+      true,
+    );
   }
 
   private read(): number {
