@@ -2,7 +2,8 @@
  * Boot benchmark: seconds from start to the busybox prompt for lguest and for
  * QEMU's TCG on the same kernel and initramfs, measured in the same run so
  * that the ratio means something on a shared, noisy machine; then the host
- * CPU each costs while idle at its prompt.
+ * CPU each costs while idle at its prompt, and the host time `sleep 5` typed
+ * there takes.
  *
  *   node dist/scripts/bench-boot.js [--runs N] [--idle-seconds S] [--no-qemu]
  *                                   [--timer-slack MS]
@@ -63,6 +64,33 @@ function untilPrompt(child: ChildProcess, label: string): Promise<number> {
   });
 }
 
+/** Resolves with the host time (performance.now()) at which `text` next shows on the child's console. */
+function shows(child: ChildProcess, text: string): Promise<number> {
+  let seen = '';
+  return new Promise((resolve) => {
+    const look = (chunk: Buffer): void => {
+      seen = (seen + chunk.toString('latin1')).slice(-4096);
+      if (!seen.includes(text)) return;
+      child.stdout!.off('data', look);
+      resolve(performance.now());
+    };
+    child.stdout!.on('data', look);
+  });
+}
+
+/**
+ * Host seconds between the lines the guest prints just before and just after
+ * `sleep <seconds>`: how closely its timers follow the host's clock, timer
+ * slack included.
+ */
+async function timeSleep(child: ChildProcess, seconds: number): Promise<number> {
+  const before = shows(child, '\nsleep-start');
+  const after = shows(child, '\nsleep-end');
+  child.stdin!.write(`echo sleep""-start; sleep ${seconds}; echo sleep""-end\n`);
+  const t0 = await before;
+  return ((await after) - t0) / 1000;
+}
+
 function stopped(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve();
@@ -85,6 +113,8 @@ interface Boot {
   seconds: number;
   /** Share of one host core the guest costs while idle at its prompt (NaN if not measured). */
   idleCpu: number;
+  /** Host seconds that `sleep 5` typed at the prompt took, after the idle period. */
+  sleep5: number;
 }
 
 /**
@@ -104,9 +134,10 @@ async function boot(label: string, command: string, args: string[], idleSeconds:
       await new Promise((r) => setTimeout(r, idleSeconds * 1000));
       idleCpu = (cpuSeconds(child.pid!) - before) / idleSeconds;
     }
+    const sleep5 = await timeSleep(child, 5);
     child.stdin!.write('poweroff -f\n');
     await Promise.race([stopped(child), new Promise((r) => setTimeout(r, 30_000))]);
-    return { seconds, idleCpu };
+    return { seconds, idleCpu, sleep5 };
   } finally {
     child.kill('SIGKILL');
     await stopped(child);
@@ -149,6 +180,8 @@ async function main(): Promise<void> {
       line += `; idle at the prompt over ${args.idleSeconds} s: lguest ${percent(ours.idleCpu)} of one host core`;
       if (peer) line += `, qemu-system-i386 ${percent(peer.idleCpu)}`;
     }
+    line += `; \`sleep 5\` took ${ours.sleep5.toFixed(3)} s`;
+    if (peer) line += ` (qemu-system-i386 ${peer.sleep5.toFixed(3)} s)`;
     console.log(line);
   }
 }

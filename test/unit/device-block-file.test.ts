@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -68,6 +68,28 @@ describe('block file back end', () => {
     assert.throws(() => BlockFile.open(missing), (e: Error) => e instanceof UserError && e.message === `${missing}: no such file or directory`);
     assert.throws(() => BlockFile.open(dir), (e: Error) => e instanceof UserError && e.message === `${dir}: not a regular file or a block device`);
     assert.throws(() => BlockFile.open('/dev/null'), /\/dev\/null: not a regular file or a block device/);
+  });
+
+  it('refuses a disk another process has open for writing, and names that process', async function () {
+    this.timeout(30_000);
+    const file = path.join(dir, 'disk.img');
+    fs.writeFileSync(file, Buffer.alloc(4096));
+    const holder = spawn(
+      process.execPath,
+      ['-e', `require(${JSON.stringify(path.join(__dirname, '../../src/launcher/devices/block-file'))}).BlockFile.open(process.argv[1]); console.log('open'); setInterval(() => {}, 1000);`, file],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    try {
+      await new Promise((resolve) => holder.stdout!.once('data', resolve));
+      assert.throws(() => open(file), (e: Error) => e instanceof UserError && e.message === `${file}: in use by another lguest (pid ${holder.pid}); two guests writing one disk would corrupt it`);
+      fs.chmodSync(file, 0o444);
+      assert.equal(open(file).readOnly, true, 'read-only, it may be shared');
+      fs.chmodSync(file, 0o644);
+    } finally {
+      holder.kill('SIGKILL');
+      await new Promise((resolve) => holder.once('exit', resolve));
+    }
+    assert.equal(open(file).readOnly, false, 'free again once the holder is gone');
   });
 
   it('finds the size of a host block device (a loop device)', function () {

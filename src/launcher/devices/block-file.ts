@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import { basename } from 'node:path';
 import { BlockBackend } from '../../guest/virtio/blk';
+import { lockHolder, tryLock } from '../native';
 import { UserError } from '../user-error';
 
 /** Node's "ENOENT: no such file or directory, open 'x'" -> "no such file or directory". */
@@ -58,6 +59,10 @@ function transferAll(
  * write it anyway, but clearly should not) or when the file system refuses
  * writing; the guest then sees a read-only disk.
  *
+ * A writable disk holds an fcntl lock on its first byte while it is open,
+ * so a second launcher cannot write the same image (the kernel drops the
+ * lock however the launcher ends); read-only disks may be shared.
+ *
  * Writes go to the host with pwritev before the guest hears they are done,
  * so killing the launcher loses nothing acknowledged; a guest flush is
  * fdatasync, which also survives a host crash.
@@ -100,6 +105,10 @@ export class BlockFile implements BlockBackend {
       }
     }
     try {
+      if (!readOnly && !tryLock(fd, 0)) {
+        const pid = lockHolder(fd, 0);
+        throw new UserError(`${file}: in use by another lguest${pid ? ` (pid ${pid})` : ''}; two guests writing one disk would corrupt it`);
+      }
       const size = st.isBlockDevice() ? blockDeviceSize(file, fs.fstatSync(fd).rdev) : fs.fstatSync(fd).size;
       return new BlockFile(file, fd, size, readOnly);
     } catch (e) {
