@@ -6,7 +6,9 @@
  * and in the TypeScript core set up as the same ring-3 process
  * (machine.ts). The end states must agree: registers, EIP, the defined
  * flags, segment selectors, the scratch memory, the x87 image, and the
- * exception that ended the case.
+ * exception that ended the case. The integer instructions' cases also run
+ * through the translator (every block translated on its first run), which
+ * has fast paths of its own for them.
  *
  * One test per table entry, named after it, so `--grep` picks one
  * instruction. CONFORMANCE_FULL=1 runs eight times as many random cases.
@@ -68,6 +70,8 @@ function hostCpu(): string {
 describe('conformance: the core against the host CPU', function () {
   let expected: Map<number, EndState>;
   let machine: CoreMachine;
+  /** The same core translating every block to JavaScript on its first run (translate.ts). */
+  let translating: CoreMachine;
   /** Encodings the host executes that the table leaves out (information, not failures). */
   const hostOnly: string[] = [];
 
@@ -84,10 +88,29 @@ describe('conformance: the core against the host CPU', function () {
     }
     expected = runNative(buildRunner(), all);
     machine = new CoreMachine();
+    translating = new CoreMachine();
+    translating.cpu.translateAfter = 1;
   });
 
-  /** Runs a group's cases in the core and fails with the first differences, named and explained. */
-  function check(g: Group, onlyWhere?: (exp: EndState, c: TestCase) => boolean): void {
+  /** The differences between the host's end state and the core's (interpreting, and translating if asked). */
+  function differences(c: TestCase, exp: EndState, translated: boolean): string[] {
+    const diffs: string[] = [];
+    for (const [core, how] of translated ? [[machine, ''], [translating, 'translated: ']] as const : [[machine, '']] as const) {
+      try {
+        diffs.push(...compareStates(c, exp, core.run(c)).map((d) => how + d));
+      } catch (e) {
+        diffs.push(`${how}the core threw ${(e as Error).stack ?? e}`);
+      }
+    }
+    return diffs;
+  }
+
+  /**
+   * Runs a group's cases in the core and fails with the first differences,
+   * named and explained. `translated`: also through the translator, where
+   * the integer instructions have their own fast paths.
+   */
+  function check(g: Group, translated: boolean, onlyWhere?: (exp: EndState, c: TestCase) => boolean): void {
     const shown: string[] = [];
     let failed = 0;
     let compared = 0;
@@ -95,12 +118,7 @@ describe('conformance: the core against the host CPU', function () {
       const exp = expected.get(c.id)!;
       if (onlyWhere && !onlyWhere(exp, c)) continue;
       compared++;
-      let diffs: string[];
-      try {
-        diffs = compareStates(c, exp, machine.run(c));
-      } catch (e) {
-        diffs = [`the core threw ${(e as Error).stack ?? e}`];
-      }
+      const diffs = differences(c, exp, translated);
       if (!diffs.length) continue;
       if (failed++ < SHOWN) shown.push(`case ${c.id}: ${c.text}\n    input: ${describeInput(c)}\n    ${diffs.join('\n    ')}`);
     }
@@ -126,22 +144,22 @@ describe('conformance: the core against the host CPU', function () {
   });
 
   describe('integer instructions', function () {
-    for (const g of userGroups) it(g.title, () => check(g));
+    for (const g of userGroups) it(g.title, () => check(g, true));
   });
 
   describe('system instructions, as a ring-3 process sees them', function () {
-    for (const g of systemGroups) it(g.title, () => check(g));
+    for (const g of systemGroups) it(g.title, () => check(g, false));
   });
 
   describe('x87', function () {
-    for (const g of x87Groups) it(g.title, () => check(g));
+    for (const g of x87Groups) it(g.title, () => check(g, false));
   });
 
   describe('decoder', function () {
-    it(LENGTH_KEY, () => check(decoderGroups[0]));
-    it(LOCK_KEY, () => check(decoderGroups[1]));
+    it(LENGTH_KEY, () => check(decoderGroups[0], false));
+    it(LOCK_KEY, () => check(decoderGroups[1], false));
     it(`${HOLES_KEY}: #UD wherever the host raises #UD`, () => {
-      check(decoderGroups[2], (exp, c) => {
+      check(decoderGroups[2], false, (exp, c) => {
         if (exp.vector === 6) return true;
         hostOnly.push(`${c.text.replace(/ bytes .*/, '')} (host: ${vectorName(exp.vector, exp.err)})`);
         return false;

@@ -41,6 +41,7 @@ function cannotFault(h: number, m: number): boolean {
     case H.TEST_EbI: case H.TEST_EvGv: case H.TEST_EvI: case H.INC_Ev: case H.DEC_Ev: case H.MOV_GvEv: case H.MOV_EvGv:
     case H.MOV_EvI: case H.MOV_GbEb: case H.MOV_EbGb: case H.MOV_EbI: case H.LEA: case H.MOVZX_Eb: case H.MOVZX_Ew:
     case H.MOVSX_Eb: case H.CMOV: case H.SETCC: case H.SHIFT_EvI: case H.XCHG_AX: case H.NOP:
+    case H.IMUL_GvEv: case H.IMUL_GvEvI:
       return (m & M.O16) === 0;
     default:
       return false;
@@ -59,7 +60,7 @@ function mayWrite(h: number, m: number): boolean {
       return true;
     case H.JCC: case H.ALU_GvEv: case H.TEST_EbGb: case H.TEST_EbI: case H.TEST_EvGv: case H.TEST_EvI:
     case H.MOV_GvEv: case H.MOV_GbEb: case H.LEA: case H.MOVZX_Eb: case H.MOVZX_Ew:
-    case H.MOVSX_Eb: case H.CMOV: case H.POP_R: case H.XCHG_AX: case H.NOP:
+    case H.MOVSX_Eb: case H.CMOV: case H.POP_R: case H.XCHG_AX: case H.NOP: case H.IMUL_GvEv: case H.IMUL_GvEvI:
       return false;
     default:
       return true;
@@ -152,6 +153,10 @@ class BlockWriter {
         return true;
       case H.ALU_EbI:
         this.emit(`h.ops.aluEb(cpu, ${p}, ${m}, ${k}, ${imm & 0xff});`);
+        return true;
+      case H.IMUL_GvEv: case H.IMUL_GvEvI:
+        if (!o32) return false;
+        this.emit(`{ ${memR(4)} h.ops.imul2(cpu, ${m}, ${this.ev(m)}, ${h === H.IMUL_GvEv ? `regs[${g}]` : hex(imm)}); }`);
         return true;
       case H.TEST_EbGb:
         this.emit(`h.logic(cpu, h.ops.readEb(cpu, ${p}, ${m}) & ${this.reg8(g)}, 0);`);
