@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { FLAG_LIVE, SLOTS, slotFlags, slotPid } from '../../src/netfile/layout';
+import { FLAG_LIVE, FLAG_PROMISC, HEADER_SIZE, SLOTS, slotFlags, slotMac, slotPid } from '../../src/netfile/layout';
 import { BOOT_LIMIT_MS, bootAll, Guest, requireGuestImage } from './guest-console';
 
 /**
@@ -44,6 +44,19 @@ describe('guest networking over a shared file (--sharenet)', function () {
 
   const slotOf = (g: Guest): number | undefined => [...slotOwners()].find(([, pid]) => pid === g.pid)?.[0];
 
+  /** Slot `s`'s flags and MAC address ("02:00:..."), from the file's slot table. */
+  function slotEntry(s: number): { flags: number; mac: string } {
+    const header = Buffer.alloc(HEADER_SIZE);
+    const fd = fs.openSync(file, 'r');
+    try {
+      fs.readSync(fd, header, 0, HEADER_SIZE, 0);
+    } finally {
+      fs.closeSync(fd);
+    }
+    const mac = [...header.subarray(slotMac(s), slotMac(s) + 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+    return { flags: header.readUInt32LE(slotFlags(s)), mac };
+  }
+
   /** `from` pings 10.77.9.<to> `count` times; all must be answered. */
   async function ping(from: Guest, to: number, count = 3): Promise<void> {
     const out = await from.ok(`ping -c ${count} ${address(to)}`);
@@ -74,6 +87,32 @@ describe('guest networking over a shared file (--sharenet)', function () {
       (async () => (await ping(b, 3), await ping(b, 1)))(),
       (async () => (await ping(c, 1), await ping(c, 2)))(),
     ]);
+  });
+
+  it("puts the guest's promiscuous mode and MAC address changes in its slot, and routes by the new MAC", async () => {
+    const slot = slotOf(c)!;
+    assert.notEqual(slot, undefined);
+    const original = slotEntry(slot).mac;
+    assert.match(await c.ok('cat /sys/class/net/eth0/address'), new RegExp(original));
+
+    await c.ok('ip link set eth0 promisc on');
+    assert.equal(slotEntry(slot).flags, FLAG_LIVE | FLAG_PROMISC);
+    await c.ok('ip link set eth0 promisc off');
+    assert.equal(slotEntry(slot).flags, FLAG_LIVE);
+
+    const changed = '02:00:00:77:09:03';
+    await c.ok(`ip link set eth0 address ${changed}`);
+    assert.equal(slotEntry(slot).mac, changed);
+    // Guest 2 forgets the old MAC, asks again, and its frames reach guest 3 at the new one.
+    await b.ok('ip neigh flush dev eth0');
+    await ping(b, 3);
+
+    // Back as it was for the test that follows, with nobody remembering the MAC in between.
+    await c.ok(`ip link set eth0 address ${original}`);
+    assert.equal(slotEntry(slot).mac, original);
+    await Promise.all([a, b, c].map((g) => g.ok('ip neigh flush dev eth0')));
+    await ping(b, 3);
+    await ping(a, 3);
   });
 
   it('keeps working for the others when one is SIGKILLed in the middle of a transfer', async () => {

@@ -5,7 +5,8 @@ import type { HostNetBackend } from './tap';
 /**
  * The guest's Ethernet wired to a shared network file: --sharenet. The MAC
  * address is the one the virtio-net device was given (a random locally
- * administered one); it is what other launchers on the file route by.
+ * administered one) until the guest sets another; it is what other launchers
+ * on the file route by.
  */
 export class ShareNetBackend implements HostNetBackend {
   private readonly frame = new Uint8Array(MAX_FRAME);
@@ -29,6 +30,16 @@ export class ShareNetBackend implements HostNetBackend {
   poll(): Uint8Array | null {
     const length = this.port.receive(this.frame);
     return length > 0 ? this.frame.subarray(0, length) : null;
+  }
+
+  /** The slot's promiscuous flag: senders on the file then copy every frame to us too. */
+  setPromiscuous(on: boolean): void {
+    this.port.setPromiscuous(on);
+  }
+
+  /** The slot's MAC, which senders on the file route unicast frames by. */
+  setMac(mac: Uint8Array): void {
+    this.port.setMac(mac);
   }
 
   /** Frames wait in the file, not on the descriptor: only the wake-ups need consuming. */
