@@ -57,7 +57,8 @@ export class Machine {
     // at zero and never runs backwards.
     this.clock.followInstructions(() => (this.cpu ? this.cpu.instructionCount : 0));
     // A reset (the i8042 pulse, port 0x92 or 0xCF9) is how `reboot` ends: the
-    // launcher exits with status 0, as the original did on LHCALL_SHUTDOWN.
+    // launcher exits with status 0, as the original did on LHCALL_SHUTDOWN,
+    // or starts the guest again if the user asked (--restart-on-reboot).
     this.platform = new PcPlatform(this.bus, this.clock, {
       serial: opts.serial,
       reset: () => {
