@@ -44,38 +44,42 @@ function parse(argv: string[]): Args {
   return args;
 }
 
-/** Starts a guest and resolves with the seconds until its console shows the prompt. */
-function untilPrompt(child: ChildProcess, label: string): Promise<number> {
-  const start = performance.now();
+/**
+ * Resolves with the host time (performance.now()) at which `text` next shows
+ * on the child's console; rejects, with what it showed last, if the child
+ * exits first or `limitMs` passes.
+ */
+function shows(child: ChildProcess, label: string, text: string, limitMs: number): Promise<number> {
   let seen = '';
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${label}: no prompt within ${BOOT_TIMEOUT_MS / 1000} s`)), BOOT_TIMEOUT_MS);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      seen = (seen + chunk.toString('latin1')).slice(-4096);
-      if (seen.includes(PROMPT)) {
-        clearTimeout(timer);
-        resolve((performance.now() - start) / 1000);
-      }
-    });
-    child.on('exit', (code) => {
+    const done = (): void => {
       clearTimeout(timer);
-      reject(new Error(`${label} exited (${code}) before its prompt; last output:\n${seen.slice(-800)}`));
-    });
-  });
-}
-
-/** Resolves with the host time (performance.now()) at which `text` next shows on the child's console. */
-function shows(child: ChildProcess, text: string): Promise<number> {
-  let seen = '';
-  return new Promise((resolve) => {
+      child.stdout!.off('data', look);
+      child.off('exit', exited);
+    };
     const look = (chunk: Buffer): void => {
       seen = (seen + chunk.toString('latin1')).slice(-4096);
       if (!seen.includes(text)) return;
-      child.stdout!.off('data', look);
+      done();
       resolve(performance.now());
     };
+    const exited = (code: number | null): void => {
+      done();
+      reject(new Error(`${label} exited (${code}) before showing ${JSON.stringify(text)}; last output:\n${seen.slice(-800)}`));
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(`${label}: no ${JSON.stringify(text)} within ${limitMs / 1000} s; last output:\n${seen.slice(-800)}`));
+    }, limitMs);
     child.stdout!.on('data', look);
+    child.on('exit', exited);
   });
+}
+
+/** Resolves with the seconds until a freshly started guest's console shows the prompt. */
+async function untilPrompt(child: ChildProcess, label: string): Promise<number> {
+  const start = performance.now();
+  return ((await shows(child, label, PROMPT, BOOT_TIMEOUT_MS)) - start) / 1000;
 }
 
 /**
@@ -83,9 +87,12 @@ function shows(child: ChildProcess, text: string): Promise<number> {
  * `sleep <seconds>`: how closely its timers follow the host's clock, timer
  * slack included.
  */
-async function timeSleep(child: ChildProcess, seconds: number): Promise<number> {
-  const before = shows(child, '\nsleep-start');
-  const after = shows(child, '\nsleep-end');
+async function timeSleep(child: ChildProcess, label: string, seconds: number): Promise<number> {
+  const limitMs = (seconds + 60) * 1000;
+  const before = shows(child, label, '\nsleep-start', limitMs);
+  const after = shows(child, label, '\nsleep-end', limitMs);
+  // Awaited below once `before` has come; until then its failure is `before`'s too.
+  after.catch(() => undefined);
   child.stdin!.write(`echo sleep""-start; sleep ${seconds}; echo sleep""-end\n`);
   const t0 = await before;
   return ((await after) - t0) / 1000;
@@ -134,7 +141,7 @@ async function boot(label: string, command: string, args: string[], idleSeconds:
       await new Promise((r) => setTimeout(r, idleSeconds * 1000));
       idleCpu = (cpuSeconds(child.pid!) - before) / idleSeconds;
     }
-    const sleep5 = await timeSleep(child, 5);
+    const sleep5 = await timeSleep(child, label, 5);
     child.stdin!.write('poweroff -f\n');
     await Promise.race([stopped(child), new Promise((r) => setTimeout(r, 30_000))]);
     return { seconds, idleCpu, sleep5 };

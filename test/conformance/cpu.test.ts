@@ -94,15 +94,14 @@ describe('conformance: the core against the host CPU', function () {
 
   /** The differences between the host's end state and the core's (interpreting, and translating if asked). */
   function differences(c: TestCase, exp: EndState, translated: boolean): string[] {
-    const diffs: string[] = [];
-    for (const [core, how] of translated ? [[machine, ''], [translating, 'translated: ']] as const : [[machine, '']] as const) {
+    const of = (core: CoreMachine, how: string): string[] => {
       try {
-        diffs.push(...compareStates(c, exp, core.run(c)).map((d) => how + d));
+        return compareStates(c, exp, core.run(c)).map((d) => how + d);
       } catch (e) {
-        diffs.push(`${how}the core threw ${(e as Error).stack ?? e}`);
+        return [`${how}the core threw ${(e as Error).stack ?? e}`];
       }
-    }
-    return diffs;
+    };
+    return translated ? [...of(machine, ''), ...of(translating, 'translated: ')] : of(machine, '');
   }
 
   /**

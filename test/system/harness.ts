@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { BootState } from '../../src/guest/boot-state';
 import { VirtualClock } from '../../src/guest/clock';
 import { Cpu, RunExit } from '../../src/guest/cpu/cpu';
 import { InterruptLine } from '../../src/guest/interrupts';
@@ -103,15 +104,20 @@ export function writeLoaderGdt(mem: GuestMemory): void {
   v.setUint32(GDT_BASE + 0x1c, 0x00cf9200, true);
 }
 
+/** The state a loader enters a guest at `eip` in: flat 32-bit protected mode (writeLoaderGdt's selectors), paging off. */
+export function loaderBootState(eip = LOAD_ADDR): BootState {
+  return {
+    eip, eax: 0, ebx: 0, ecx: 0, edx: 0, esi: 0, edi: 0, ebp: 0, esp: STACK_TOP,
+    eflags: 0x2, cr0: 0x11, cr3: 0, cr4: 0,
+    gdtBase: GDT_BASE, gdtLimit: 0x1f, cs: 0x10, ds: 0x18,
+  };
+}
+
 /** Load `code` at `addr` and enter it in flat 32-bit protected mode, paging off. */
 export function boot(m: TestMachine, code: Uint8Array, addr = LOAD_ADDR): void {
   m.mem.u8.set(code, addr);
   writeLoaderGdt(m.mem);
-  m.cpu.reset({
-    eip: addr, eax: 0, ebx: 0, ecx: 0, edx: 0, esi: 0, edi: 0, ebp: 0, esp: STACK_TOP,
-    eflags: 0x2, cr0: 0x11, cr3: 0, cr4: 0,
-    gdtBase: GDT_BASE, gdtLimit: 0x1f, cs: 0x10, ds: 0x18,
-  });
+  m.cpu.reset(loaderBootState(addr));
 }
 
 /** Assemble a guest (`bits 32` and `org LOAD_ADDR` are prepended), boot it, run it to hlt. */

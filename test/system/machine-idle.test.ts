@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { GuestMemory } from '../../src/guest/memory';
 import { Machine } from '../../src/guest/machine';
 import { PIT_HZ } from '../../src/guest/platform/pit';
-import { assemble, GDT_BASE, LOAD_ADDR, STACK_TOP, writeLoaderGdt } from './harness';
+import { assemble, LOAD_ADDR, loaderBootState, writeLoaderGdt } from './harness';
 
 /**
  * How long the launcher lets a halted guest sleep: the whole Machine (CPU,
@@ -31,14 +31,7 @@ org 0x${LOAD_ADDR.toString(16)}
     const memory = new GuestMemory(new ArrayBuffer(16 << 20));
     memory.u8.set(image, LOAD_ADDR);
     writeLoaderGdt(memory);
-    const machine = new Machine(
-      memory,
-      {
-        eip: LOAD_ADDR, eax: 0, ebx: 0, ecx: 0, edx: 0, esi: 0, edi: 0, ebp: 0, esp: STACK_TOP,
-        eflags: 0x2, cr0: 0x11, cr3: 0, cr4: 0, gdtBase: GDT_BASE, gdtLimit: 0x1f, cs: 0x10, ds: 0x18,
-      },
-      { serial: { write: () => undefined }, timerSlackMs },
-    );
+    const machine = new Machine(memory, loaderBootState(), { serial: { write: () => undefined }, timerSlackMs });
     assert.equal(machine.run(), 'halt');
     return machine;
   }

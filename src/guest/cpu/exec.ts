@@ -44,14 +44,15 @@ export function execBlocks(cpu: Cpu, start: number, end: number, beip: number, t
     if (chain) {
       // The block's entry says whether it has a translation, so a block
       // without one costs no look at the function table.
-      const hits = blk[id * B.SIZE + B.HITS];
+      const at = id * B.SIZE + B.HITS;
+      const hits = blk[at];
       if (hits === TRANSLATED) {
         fn = cache.fn[id];
       } else if (hits + 1 >= cpu.translateAfter) {
         fn = cache.fn[id] = translateBlock(cpu, id, start, end, cpu.csD !== 0);
-        blk[id * B.SIZE + B.HITS] = TRANSLATED;
+        blk[at] = TRANSLATED;
       } else {
-        blk[id * B.SIZE + B.HITS] = hits + 1;
+        blk[at] = hits + 1;
       }
     }
     if (fn !== undefined) {

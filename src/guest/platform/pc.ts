@@ -96,8 +96,7 @@ export class PcPlatform {
    */
   wakeDeadlineNs(notBeforeNs: number): number {
     const pit = this.pit.nextDeadlineNs();
-    const periodic = Math.min(this.pit.periodic ? pit : Infinity, this.rtc.nextDeadlineNs());
-    const oneShot = this.pit.periodic ? Infinity : pit;
-    return Math.min(periodic, Math.max(oneShot, notBeforeNs));
+    const rtc = this.rtc.nextDeadlineNs();
+    return this.pit.periodic ? Math.min(pit, rtc) : Math.min(rtc, Math.max(pit, notBeforeNs));
   }
 }
