@@ -158,7 +158,8 @@ build_initramfs() {
 }
 
 mkdir -p "$cache"
-if [ ! -f "$kernel" ] || [ ! -d "$cache/kernel-deb" ] || [ ! -d "$cache/busybox-deb" ]; then
+# version is written last by unpack_debs: without it an earlier run stopped half way.
+if [ ! -f "$kernel" ] || [ ! -f "$cache/version" ] || [ ! -d "$cache/busybox-deb" ]; then
   ls "$cache"/debs/linux-image-*.deb "$cache"/debs/busybox-static_*.deb >/dev/null 2>&1 || fetch_debs
   unpack_debs
 fi

@@ -1,22 +1,51 @@
 import { GuestError } from './guest-error';
 
 /**
+ * Bytes after guest RAM that belong to the CPU: the state that compiled code
+ * and the interpreter share (registers, segment bases and limits, the TLB;
+ * cpu/state.ts lays them out).
+ */
+export const CPU_STATE_BYTES = (16 << 20) + (64 << 10);
+
+const WASM_PAGE = 65536;
+
+/**
+ * A WebAssembly memory with room for `ramBytes` of guest RAM at address 0 and
+ * the CPU's state after it. Its size is fixed: growing would detach every
+ * view of it. Throws RangeError when the host will not give the memory.
+ */
+export function wasmMemoryFor(ramBytes: number): WebAssembly.Memory {
+  const pages = Math.ceil((ramBytes + CPU_STATE_BYTES) / WASM_PAGE);
+  return new WebAssembly.Memory({ initial: pages, maximum: pages });
+}
+
+/**
  * Guest "physical" memory: RAM from guest physical 0 to `size`.
  *
- * In the launcher the buffer is launcher virtual memory mapped by the native
- * addon (guest physical P is launcher virtual base + P); in unit tests it can
- * be a plain ArrayBuffer. Either way the CPU and the devices see one buffer
- * and never copy it.
+ * RAM is the start of a WebAssembly memory, so guest physical P is wasm
+ * address P for compiled guest code (cpu/wasm). In the launcher the native
+ * addon maps RAM over that memory (guest physical P is also launcher virtual
+ * base + P); in tests it is the wasm memory's own zero pages. Device-only
+ * tests may pass a plain ArrayBuffer, which no CPU can run on. Either way the
+ * CPU and the devices see one buffer and never copy it.
  */
 export class GuestMemory {
   readonly u8: Uint8Array;
   readonly view: DataView;
-  readonly size: number;
 
-  constructor(readonly buffer: ArrayBuffer) {
-    this.u8 = new Uint8Array(buffer);
-    this.view = new DataView(buffer);
-    this.size = buffer.byteLength;
+  constructor(
+    readonly buffer: ArrayBuffer,
+    readonly size = buffer.byteLength,
+    readonly wasm?: WebAssembly.Memory,
+  ) {
+    this.u8 = new Uint8Array(buffer, 0, size);
+    this.view = new DataView(buffer, 0, size);
+  }
+
+  /** `size` bytes of zeroed RAM in a fresh WebAssembly memory, for a CPU to run on. */
+  static create(size: number): GuestMemory {
+    const wasm = wasmMemoryFor(size);
+    return new GuestMemory(wasm.buffer, size, wasm);
   }
 
   /**

@@ -1,4 +1,4 @@
-import { GuestMemory } from '../guest/memory';
+import { GuestMemory, wasmMemoryFor } from '../guest/memory';
 import * as native from './native';
 import { UserError } from './user-error';
 
@@ -14,8 +14,9 @@ export const MAX_GUEST_RAM = 3 * 1024 * 1024 * 1024;
  * Guest "physical" memory, the way the original launcher laid it out: guest
  * physical address P is launcher virtual address base + P.
  *
- * One region is reserved and filled with MAP_FIXED mappings: zero pages for
- * RAM, then whatever the loaders and devices map over them (kernel segments
+ * RAM is the start of a WebAssembly memory (so compiled guest code reads
+ * guest physical P at wasm address P); the addon adopts that range as a
+ * region and fills it with MAP_FIXED mappings: zero pages for RAM, then whatever the loaders and devices map over them (kernel segments
  * copy-on-write from the kernel file, so guests booted from one file share
  * its pages; shared files). The TS core sees it all as one ArrayBuffer, so
  * the CPU, the devices and the mappings are the same bytes, never copies.
@@ -24,8 +25,12 @@ export class GuestRam {
   readonly memory: GuestMemory;
   readonly base: bigint;
 
-  private constructor(private readonly region: native.Region) {
-    this.memory = new GuestMemory(region.buffer);
+  private constructor(
+    private readonly region: native.Region,
+    wasm: WebAssembly.Memory,
+    bytes: number,
+  ) {
+    this.memory = new GuestMemory(region.buffer, bytes, wasm);
     this.base = region.base;
   }
 
@@ -37,19 +42,21 @@ export class GuestRam {
     if (bytes > MAX_GUEST_RAM) {
       throw new UserError(`guest memory ${mib(bytes)} is more than an i386 guest can have (at most ${mib(MAX_GUEST_RAM)})`);
     }
-    let region: native.Region;
+    let wasm: WebAssembly.Memory;
     try {
-      region = native.reserve(bytes);
+      wasm = wasmMemoryFor(bytes);
     } catch (e) {
-      throw hostRefused(e, bytes);
+      if (e instanceof RangeError) throw new UserError(`cannot map ${mib(bytes)} of guest memory: the host refused (ENOMEM)`);
+      throw e;
     }
+    const region = native.adopt(wasm.buffer, bytes);
     try {
       native.mapAnonymous(region, 0, bytes);
     } catch (e) {
       native.unmap(region);
       throw hostRefused(e, bytes);
     }
-    return new GuestRam(region);
+    return new GuestRam(region, wasm, bytes);
   }
 
   /**
@@ -72,7 +79,7 @@ export class GuestRam {
     native.mapFile(this.region, guestPhys, length, fd, fileOffset, true);
   }
 
-  /** Unmap everything; the memory's views become empty. */
+  /** Give the file mappings up: RAM reads as zero pages again. */
   close(): void {
     native.unmap(this.region);
   }

@@ -16,6 +16,14 @@ export interface Region {
   base: bigint;
 }
 
+/** A file mapping that raised SIGBUS (its file shrank under it); see takeBusFault(). */
+export interface BusFault {
+  /** The mapped file, as "fd N (/path)". */
+  what: string;
+  /** Pages that faulted since the last look; they now read as zeros. */
+  pages: number;
+}
+
 export interface PollEntry {
   fd: number;
   events: number;
@@ -41,9 +49,12 @@ export interface TapOptions {
 interface Binding {
   pageSize: number;
   reserve(length: number): Region;
+  adopt(buffer: ArrayBuffer, length: number): bigint;
   mapAnonymous(region: ArrayBuffer, offset: number, length: number): void;
   mapFile(region: ArrayBuffer, offset: number, length: number, fd: number, fileOffset: number, shared: boolean): void;
   unmap(region: ArrayBuffer): void;
+  takeBusFault(region: ArrayBuffer): BusFault | null;
+  fallocate(fd: number, offset: number, length: number): void;
   tryLock(fd: number, offset: number): boolean;
   lockHolder(fd: number, offset: number): number;
   unlock(fd: number, offset: number): void;
@@ -92,6 +103,14 @@ export function reserve(length: number): Region {
   return addon().reserve(length);
 }
 
+/**
+ * The first `length` bytes of a WebAssembly memory's buffer as a region (the
+ * memory keeps its address; V8 keeps owning it).
+ */
+export function adopt(buffer: ArrayBuffer, length: number): Region {
+  return { buffer, base: addon().adopt(buffer, length) };
+}
+
 /** Zero pages at `offset` in the region (MAP_FIXED, private, anonymous). */
 export function mapAnonymous(region: Region, offset: number, length: number): void {
   addon().mapAnonymous(region.buffer, offset, length);
@@ -106,9 +125,23 @@ export function mapFile(region: Region, offset: number, length: number, fd: numb
   addon().mapFile(region.buffer, offset, length, fd, fileOffset, shared);
 }
 
-/** Unmap the whole region; its buffer becomes detached (byteLength 0). */
+/** Unmap the whole region; its buffer becomes detached (byteLength 0), or for an adopted one reads as zeros. */
 export function unmap(region: Region): void {
   addon().unmap(region.buffer);
+}
+
+/**
+ * A file mapping of `region` that raised SIGBUS since the last call, or
+ * null. The addon's handler has put zero pages where the file's pages were,
+ * so the launcher did not die; the caller decides what the loss means.
+ */
+export function takeBusFault(region: Region): BusFault | null {
+  return addon().takeBusFault(region.buffer);
+}
+
+/** posix_fallocate(2): give [offset, offset+length) of the file real blocks (ENOSPC when there is no room). */
+export function fallocate(fd: number, offset: number, length: number): void {
+  addon().fallocate(fd, offset, length);
 }
 
 /** Take a one-byte fcntl write lock at `offset`; false if another process holds it. */

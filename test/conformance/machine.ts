@@ -71,7 +71,7 @@ const BOOT_CODE = bootCode();
 const BOOT_NO_FPU = BOOT + 6;
 
 export class CoreMachine {
-  readonly mem = new GuestMemory(new ArrayBuffer(MEM_SIZE));
+  readonly mem = GuestMemory.create(MEM_SIZE);
   readonly cpu: Cpu;
   private readonly view = this.mem.view;
   private readonly u8 = this.mem.u8;

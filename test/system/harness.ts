@@ -58,7 +58,7 @@ export interface TestMachine {
 }
 
 export function makeMachine(memBytes = 16 << 20): TestMachine {
-  const mem = new GuestMemory(new ArrayBuffer(memBytes));
+  const mem = GuestMemory.create(memBytes);
   const bus = new IoBus();
   const intr = new TestInterrupts();
   const clock = new VirtualClock(1);

@@ -28,7 +28,7 @@ org 0x${LOAD_ADDR.toString(16)}
   sti
   hlt
 `);
-    const memory = new GuestMemory(new ArrayBuffer(16 << 20));
+    const memory = GuestMemory.create(16 << 20);
     memory.u8.set(image, LOAD_ADDR);
     writeLoaderGdt(memory);
     const machine = new Machine(memory, loaderBootState(), { serial: { write: () => undefined }, timerSlackMs });

@@ -3,6 +3,7 @@ import { FAULT } from '../../src/guest/cpu/fault';
 import { Mmu, MmuHost } from '../../src/guest/cpu/mmu';
 import { IoBus } from '../../src/guest/io-bus';
 import { GuestMemory } from '../../src/guest/memory';
+import { CpuState } from '../../src/guest/cpu/state';
 
 const PD = 0x10000;
 const PT = 0x11000;
@@ -17,10 +18,10 @@ class Host implements MmuHost {
 }
 
 function setup(): { mmu: Mmu; mem: GuestMemory; host: Host; bus: IoBus } {
-  const mem = new GuestMemory(new ArrayBuffer(4 << 20));
+  const mem = GuestMemory.create(4 << 20);
   const host = new Host();
   const bus = new IoBus();
-  const mmu = new Mmu(mem, bus, host);
+  const mmu = new Mmu(mem, bus, host, new CpuState(mem));
   // 0x400000-0x7fffff through one page table, initially empty; 0-4 MiB identity with a 4 MiB page
   mem.view.setUint32(PD, 0x00000087, true);
   mem.view.setUint32(PD + 4, PT | 0x7, true);

@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { CPU_STATE_BYTES } from '../../src/guest/memory';
 import { GuestRam, MAX_GUEST_RAM } from '../../src/launcher/guest-ram';
 import { UserError } from '../../src/launcher/user-error';
 
@@ -12,7 +13,9 @@ describe('GuestRam', () => {
     const ram = GuestRam.create(64 * PAGE);
     try {
       assert.equal(ram.memory.size, 64 * PAGE);
-      assert.equal(ram.memory.buffer.byteLength, 64 * PAGE);
+      // RAM is the start of a WebAssembly memory, with the CPU's state after it.
+      assert.equal(ram.memory.buffer, ram.memory.wasm!.buffer);
+      assert.ok(ram.memory.buffer.byteLength >= 64 * PAGE + CPU_STATE_BYTES);
       assert.ok(ram.memory.u8.every((b) => b === 0));
       assert.equal(ram.base % BigInt(PAGE), 0n);
       ram.memory.view.setUint32(63 * PAGE, 0xdeadbeef, true);
@@ -43,12 +46,18 @@ describe('GuestRam', () => {
     }
   });
 
-  it('empties the memory views on close', () => {
-    const ram = GuestRam.create(PAGE);
+  it('gives its file mappings up on close: RAM reads as zero pages again', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lguest-ram-'));
+    const file = path.join(dir, 'kernel');
+    fs.writeFileSync(file, Buffer.alloc(PAGE, 0x5a));
+    const fd = fs.openSync(file, 'r');
+    const ram = GuestRam.create(4 * PAGE);
     const { memory } = ram;
+    ram.mapFilePrivate(fd, 0, PAGE, PAGE);
+    assert.equal(memory.u8[PAGE], 0x5a);
     ram.close();
-    assert.equal(memory.u8.length, 0);
-    assert.equal(memory.u8[0], undefined);
+    fs.closeSync(fd);
+    assert.ok(memory.u8.every((b) => b === 0));
   });
 
   it('refuses sizes the guest or the host cannot have, as user errors', () => {

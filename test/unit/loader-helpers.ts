@@ -151,7 +151,7 @@ export interface LoadArgs {
 
 /** Load `kernel` into a fresh ArrayBuffer guest (64 MiB unless told). */
 export function load(kernel: string, a: LoadArgs = {}): Loaded {
-  const memory = new GuestMemory(new ArrayBuffer(a.mem ?? 64 * MiB));
+  const memory = GuestMemory.create(a.mem ?? 64 * MiB);
   const log: string[] = [];
   const boot = loadGuest(a.target ? a.target(memory) : { memory }, {
     kernelPath: kernel,

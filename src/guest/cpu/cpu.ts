@@ -16,6 +16,7 @@ import { Fpu, FpuHost } from './fpu/fpu';
 import { Mmu, MmuHost } from './mmu';
 import { CR0_ET, CR0_NE, CR0_PE, CR0_PG, CR0_WP, CR4_PGE, CR4_PSE, CS, ES, SS, DS, FS, GS } from './control';
 import { loadBootSegment, segCheck } from './segments';
+import { CpuState, S } from './state';
 
 export const enum RunExit {
   Budget = 0,
@@ -50,9 +51,9 @@ export class Cpu implements FlagState, MmuHost {
    * address adds "base" and "index" without asking whether they exist
    * (the decoder names slot 8 for a missing one).
    */
-  readonly eaRegs = new Int32Array(9);
+  readonly eaRegs: Int32Array;
   /** General registers in encoding order: EAX ECX EDX EBX ESP EBP ESI EDI. */
-  readonly regs = this.eaRegs.subarray(0, 8);
+  readonly regs: Int32Array;
   eip = 0;
 
   // EFLAGS, with the arithmetic flags computed lazily (alu.ts).
@@ -67,12 +68,12 @@ export class Cpu implements FlagState, MmuHost {
   // descriptor cache. segFlags keeps the access-rights bits of the high
   // dword (type, S, DPL, P, AVL, D/B, G, in place); 0 = unusable.
   readonly segSel = new Int32Array(6);
-  readonly segBase = new Int32Array(6);
+  readonly segBase: Int32Array;
   readonly segLimit = new Float64Array(6);
   readonly segFlags = new Int32Array(6);
   /** Highest offset an access may end at and pass with one compare; -1 sends it to segCheck(). */
-  readonly segRLim = new Float64Array(6);
-  readonly segWLim = new Float64Array(6);
+  readonly segRLim: Float64Array;
+  readonly segWLim: Float64Array;
   /** CS.D: 1 for a 32-bit code segment. */
   csD = 1;
   /** CS limit below 4 GiB: blocks are cut where they would cross it. */
@@ -134,6 +135,8 @@ export class Cpu implements FlagState, MmuHost {
   dHi = 0;
   dAddr = 0;
 
+  /** Registers, segment bases and limits and the TLB live here, after guest RAM (state.ts). */
+  readonly state: CpuState;
   readonly mmu: Mmu;
   readonly cache: BlockCache;
   readonly code: Int32Array;
@@ -148,7 +151,13 @@ export class Cpu implements FlagState, MmuHost {
     readonly intr: InterruptLine,
     readonly clock: VirtualClock,
   ) {
-    this.mmu = new Mmu(mem, bus, this);
+    this.state = new CpuState(mem);
+    this.eaRegs = this.state.int32(S.REGS, 9);
+    this.regs = this.eaRegs.subarray(0, 8);
+    this.segBase = this.state.int32(S.SEG_BASE, 6);
+    this.segRLim = this.state.float64(S.SEG_RLIM, 6);
+    this.segWLim = this.state.float64(S.SEG_WLIM, 6);
+    this.mmu = new Mmu(mem, bus, this, this.state);
     this.cache = new BlockCache(this.mmu);
     this.code = this.cache.code;
     this.fpu = new Fpu(new FpuBridge(this));
@@ -372,6 +381,17 @@ export class Cpu implements FlagState, MmuHost {
   push16(v: number): void {
     const sp = (this.regs[4] - 2) & this.ssMask;
     this.mmu.wr16(this.segLin(SS, sp, 2, true), v);
+    this.setSp(sp);
+  }
+
+  /**
+   * A selector pushed with a 32-bit operand: a 4-byte slot of which only the
+   * low 16 bits are written, as recent Intel CPUs do (the SDM allows this or
+   * zero extension; AMD zero-extends).
+   */
+  pushSel32(sel: number): void {
+    const sp = (this.regs[4] - 4) & this.ssMask;
+    this.mmu.wr16(this.segLin(SS, sp, 4, true), sel);
     this.setSp(sp);
   }
 

@@ -373,7 +373,7 @@ export function execSlow(cpu: Cpu, p: number, m: number, h: number, beip: number
       break;
     case H.PUSH_SEG:
       if (m & M.O16) cpu.push16(cpu.segSel[(m >> 3) & 7]);
-      else cpu.push32(cpu.segSel[(m >> 3) & 7]);
+      else cpu.pushSel32(cpu.segSel[(m >> 3) & 7]);
       break;
     case H.POP_SEG: {
       const s = (m >> 3) & 7;

@@ -1,6 +1,7 @@
 import { GuestMemory } from '../memory';
 import { IoBus } from '../io-bus';
 import { pageFault } from './fault';
+import { CpuState, S } from './state';
 
 /** What the MMU needs from the rest of the CPU. */
 export interface MmuHost {
@@ -45,10 +46,10 @@ const PF_U = 4;
  * what was filled rather than 4M entries; global entries survive it.
  */
 export class Mmu {
-  private readonly rk = new Int32Array(VPAGES).fill(NONE);
-  private readonly wk = new Int32Array(VPAGES).fill(NONE);
-  private readonly ru = new Int32Array(VPAGES).fill(NONE);
-  private readonly wu = new Int32Array(VPAGES).fill(NONE);
+  private readonly rk: Int32Array;
+  private readonly wk: Int32Array;
+  private readonly ru: Int32Array;
+  private readonly wu: Int32Array;
   /**
    * Bumped whenever an existing translation may change (flush, invlpg, a
    * privilege switch) or the CPU says so (CS reload, block cache flush), so
@@ -56,8 +57,8 @@ export class Mmu {
    */
   gen = 0;
   /** The read and write tables of the current privilege level (CPL 3 = user). */
-  r: Int32Array = this.rk;
-  w: Int32Array = this.wk;
+  r: Int32Array;
+  w: Int32Array;
   user = false;
 
   private paging = false;
@@ -78,7 +79,20 @@ export class Mmu {
   /** Per physical page: non-zero when the block cache holds code decoded from it. */
   readonly codePage: Uint8Array;
 
-  constructor(mem: GuestMemory, private readonly bus: IoBus, private readonly host: MmuHost) {
+  constructor(
+    mem: GuestMemory,
+    private readonly bus: IoBus,
+    private readonly host: MmuHost,
+    private readonly cpuState: CpuState,
+  ) {
+    const table = (i: number): Int32Array => cpuState.int32(S.TLB + i * S.TLB_TABLE, VPAGES).fill(NONE);
+    this.rk = table(0);
+    this.wk = table(1);
+    this.ru = table(2);
+    this.wu = table(3);
+    this.r = this.rk;
+    this.w = this.wk;
+    this.setUser(false);
     this.u8 = mem.u8;
     this.dv = mem.view;
     this.i32 = new Int32Array(mem.buffer, 0, mem.size >>> 2);
@@ -102,6 +116,10 @@ export class Mmu {
     this.user = user;
     this.r = user ? this.ru : this.rk;
     this.w = user ? this.wu : this.wk;
+    // Compiled code finds the current tables through the state block.
+    const tables = this.cpuState.base + S.TLB + (user ? 2 * S.TLB_TABLE : 0);
+    this.cpuState.i32[S.RTAB >> 2] = tables;
+    this.cpuState.i32[S.WTAB >> 2] = tables + S.TLB_TABLE;
   }
 
   /** Drop every entry (CR0.PG/WP, CR4 changes), or all but global ones (CR3 reload). */
