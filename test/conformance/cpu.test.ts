@@ -89,7 +89,7 @@ describe('conformance: the core against the host CPU', function () {
     expected = runNative(buildRunner(), all);
     machine = new CoreMachine();
     translating = new CoreMachine();
-    translating.cpu.translateAfter = 1;
+    translating.cpu.compileAfter = 1;
   });
 
   /** The differences between the host's end state and the core's (interpreting, and translating if asked). */

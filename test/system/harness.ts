@@ -75,10 +75,10 @@ export function makeMachine(memBytes = 16 << 20): TestMachine {
  */
 export function runBothWays(setup: () => TestMachine, start: (m: TestMachine) => void): TestMachine {
   const interpreted = setup();
-  interpreted.cpu.translateAfter = Infinity;
+  interpreted.cpu.compileAfter = Infinity;
   start(interpreted);
   const translated = setup();
-  translated.cpu.translateAfter = 1;
+  translated.cpu.compileAfter = 1;
   start(translated);
   const a = interpreted.cpu;
   const b = translated.cpu;

@@ -2,7 +2,7 @@ import { GuestError } from '../guest-error';
 import { decodeOne, ENDS_BLOCK, isRelative, R, STRIDE, TRUNCATED } from './decoder';
 import { H } from './handler-ids';
 import { Mmu } from './mmu';
-import type { BlockFn } from './translate';
+import type { Region } from './wasm/regions';
 
 const POOL_RECORDS = 1 << 19;
 const MAX_BLOCKS = 1 << 17;
@@ -23,9 +23,10 @@ const MAX_BLOCK_INSNS = 64;
  * page boundary gets a block of its own, listed under both pages, which the
  * run loop uses only while the next page still maps where it did.
  *
- * The translator (translate.ts) plugs in here: a block that has run often
- * enough gets a JavaScript function beside its records (`fn`), dropped
- * with the block.
+ * The region compiler (wasm/) plugs in here: once a block has run often
+ * enough, its page is compiled and every block of the page gets the region
+ * beside its records (`region`, and its index there in B.ENTRY), dropped with
+ * the block.
  */
 /**
  * Slots of a block's entry in BlockCache.blk. One entry is 64 bytes, a host
@@ -49,25 +50,31 @@ export const enum B {
   SUCC_ID = 5,
   SUCC_EIP2 = 6,
   SUCC_ID2 = 7,
-  /** Times the block ran in the interpreter (translate.ts translates it once it is hot), or TRANSLATED. */
+  /** Times the block ran in the interpreter (its page is compiled once it is hot), or COMPILED. */
   HITS = 8,
   /** For a block that is one instruction crossing into the next page: that page's physical number, else -1. */
   PAGE2 = 9,
   /** Its key: physical address of the first byte, and CS.D. */
   PHYS = 10,
   CSD = 11,
+  /** Its index in its region (wasm/compile.ts), once COMPILED. */
+  ENTRY = 12,
   SIZE = 16,
 }
 
-/** B.HITS of a block that has its translation in BlockCache.fn. */
-export const TRANSLATED = -1;
+/** B.HITS of a block whose page is compiled (BlockCache.region). */
+export const COMPILED = -1;
+/** B.HITS of a block that stays interpreted. */
+export const NEVER = -2;
 
 export class BlockCache {
   readonly code = new Int32Array(POOL_RECORDS * STRIDE);
   private top = 0;
   readonly blk = new Int32Array(MAX_BLOCKS * B.SIZE);
-  /** A block's translation once it is hot (translate.ts). */
-  readonly fn: (BlockFn | undefined)[] = new Array<BlockFn | undefined>(MAX_BLOCKS).fill(undefined);
+  /** The compiled region a block belongs to, once its page is hot. */
+  readonly region: (Region | undefined)[] = new Array<Region | undefined>(MAX_BLOCKS).fill(undefined);
+  /** Told when code compiled from a page is dropped by a write to it. */
+  onRewrite: (page: number) => void = () => undefined;
   private nblocks = 0;
   /** Hash table of keys (physical address * 2 + CS.D) and block ids, side by side: one miss per lookup. */
   private readonly ht = new Float64Array(HT_SIZE * 2).fill(-1);
@@ -149,7 +156,7 @@ export class BlockCache {
     blk[e + B.PAGE2] = page2;
     blk[e + B.PHYS] = phys;
     blk[e + B.CSD] = csD;
-    this.fn[b] = undefined;
+    this.region[b] = undefined;
     this.top = end;
     const h = BlockCache.hash(phys * 2 + csD) * 2;
     this.ht[h] = phys * 2 + csD;
@@ -199,10 +206,11 @@ export class BlockCache {
     if (!list) return;
     this.pageBlocks.delete(page);
     const blk = this.blk;
+    if (list.some((b) => this.region[b] !== undefined)) this.onRewrite(page);
     for (const b of list) {
       const e = b * B.SIZE;
       blk[e + B.VALID] = 0;
-      this.fn[b] = undefined;
+      this.region[b] = undefined;
       const key = (blk[e + B.PHYS] >>> 0) * 2 + blk[e + B.CSD];
       const h = BlockCache.hash(key) * 2;
       if (this.ht[h + 1] === b && this.ht[h] === key) this.ht[h] = -1;
@@ -211,6 +219,11 @@ export class BlockCache {
         if (next < blk[e + B.END]) this.code[next + R.H] = H.EXIT;
       }
     }
+  }
+
+  /** The blocks decoded from `page` (some may be invalid or straddle into it). */
+  blocksOf(page: number): readonly number[] {
+    return this.pageBlocks.get(page) ?? [];
   }
 
   /** Remember that leaving block `from` for `eip` leads to block `to`. */

@@ -17,6 +17,7 @@ import { Mmu, MmuHost } from './mmu';
 import { CR0_ET, CR0_NE, CR0_PE, CR0_PG, CR0_WP, CR4_PGE, CR4_PSE, CS, ES, SS, DS, FS, GS } from './control';
 import { loadBootSegment, segCheck } from './segments';
 import { CpuState, S } from './state';
+import { Regions } from './wasm/regions';
 
 export const enum RunExit {
   Budget = 0,
@@ -28,8 +29,9 @@ export const enum RunExit {
  *
  * The run loop looks up the decoded block at CS:EIP (block-cache.ts) and runs
  * it with the switch in exec.ts, which chains from block to block and
- * samples the interrupt line between them; blocks that turn out hot are
- * translated to JavaScript functions (translate.ts). Guest faults unwind to
+ * samples the interrupt line between them; once a block turns out hot, its
+ * physical page is compiled to a WebAssembly region (wasm/) that runs from
+ * block to block without coming back here. Guest faults unwind to
  * run() as the preallocated FAULT object and are delivered through the IDT
  * there (delivery.ts); a fault while delivering a double fault ends the
  * guest with a GuestError.
@@ -122,11 +124,13 @@ export class Cpu implements FlagState, MmuHost {
   blockEip = 0;
   blockId = -1;
   /**
-   * Interpreted runs of a block after which it is translated to JavaScript
-   * (translate.ts). High enough that only real inner loops pay for a V8
-   * compile; tests set 1 to run everything through the translator.
+   * Interpreted runs of a block after which its page is compiled to a wasm
+   * region (wasm/). High enough that code run once at boot is not compiled;
+   * tests set 1 to run everything through the compiler, Infinity for none.
    */
-  translateAfter = 20000;
+  compileAfter = 2000;
+  /** The physical page of the region running now, or -1. */
+  regionPage = -1;
   /** Set by interrupt delivery: an instruction that delivered an event does not single-step trap. */
   delivered = false;
 
@@ -139,6 +143,7 @@ export class Cpu implements FlagState, MmuHost {
   readonly state: CpuState;
   readonly mmu: Mmu;
   readonly cache: BlockCache;
+  readonly regions: Regions;
   readonly code: Int32Array;
   readonly fpu: Fpu;
   log: (msg: string) => void = () => {};
@@ -160,6 +165,8 @@ export class Cpu implements FlagState, MmuHost {
     this.mmu = new Mmu(mem, bus, this, this.state);
     this.cache = new BlockCache(this.mmu);
     this.code = this.cache.code;
+    this.regions = new Regions(this);
+    this.cache.onRewrite = (page) => this.regions.rewritten(page);
     this.fpu = new Fpu(new FpuBridge(this));
     clock.followInstructions(() => this.retired());
     for (let i = 0; i < 6; i++) this.setSeg(i, 0, 0, 0xffff, 0x9300);
@@ -459,7 +466,7 @@ export class Cpu implements FlagState, MmuHost {
       this.blockEip = this.eip;
       if (this.csLimited) end = this.clampToCsLimit(start, end);
       // One instruction at a time under TF or the shadow; a block cut at the CS
-      // limit is neither chained nor translated.
+      // limit is neither chained nor compiled.
       const single = tf !== 0 || shadow;
       if (single) end = start + STRIDE;
       this.delivered = false;

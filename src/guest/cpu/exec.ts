@@ -1,5 +1,5 @@
 import { alu, cond, dec, inc, logic } from './alu';
-import { B, TRANSLATED } from './block-cache';
+import { B, NEVER, COMPILED } from './block-cache';
 import type { Cpu } from './cpu';
 import { CS } from './control';
 import { M, R, STRIDE } from './decoder';
@@ -7,7 +7,6 @@ import { execSlow } from './exec-slow';
 import { IF, TF } from './flags';
 import { H } from './handler-ids';
 import * as ops from './ops';
-import { BlockFn, translateBlock } from './translate';
 
 /**
  * Run decoded blocks, starting with records [start, end) whose first byte is
@@ -40,25 +39,26 @@ export function execBlocks(cpu: Cpu, start: number, end: number, beip: number, t
     let n = (end - start) >> 3;
     let jumped = false;
     const id = cpu.blockId;
-    let fn: BlockFn | undefined;
     if (chain) {
-      // The block's entry says whether it has a translation, so a block
-      // without one costs no look at the function table.
+      // The block's entry says whether its page is compiled, so a block
+      // without a region costs no look at the region table.
       const at = id * B.SIZE + B.HITS;
       const hits = blk[at];
-      if (hits === TRANSLATED) {
-        fn = cache.fn[id];
-      } else if (hits + 1 >= cpu.translateAfter) {
-        fn = cache.fn[id] = translateBlock(cpu, id, start, end, cpu.csD !== 0);
-        blk[at] = TRANSLATED;
-      } else {
+      if (hits === COMPILED || (hits + 1 >= cpu.compileAfter && cpu.regions.compile(id))) {
+        cpu.ip = -1;
+        const retired = cpu.regions.run(id, beip, target - cpu.instructionCount);
+        if (retired !== 0) {
+          n = retired;
+          jumped = true;
+        } else {
+          // Its first instruction is one regions leave to the interpreter.
+          blk[at] = NEVER;
+        }
+      } else if (hits !== NEVER) {
         blk[at] = hits + 1;
       }
     }
-    if (fn !== undefined) {
-      n = fn(cpu, regs, beip);
-      jumped = true;
-    } else block: for (let p = start; p < end; p += STRIDE) {
+    if (!jumped) block: for (let p = start; p < end; p += STRIDE) {
       cpu.ip = p;
       const m = code[p + R.M];
       const h = code[p];
