@@ -54,6 +54,10 @@ const IMPORTS: { name: string; type: FuncType }[] = [
   { name: 'cf', type: { params: [], results: [I] } },
 ];
 const RUN: FuncType = { params: [I, I, I], results: [I] };
+/** The module's own spill function: the registers and lazy flags as parameters. */
+const SPILL_FN = Imp.COUNT + 1;
+const SPILLED = 13;
+const SPILL: FuncType = { params: new Array<T>(SPILLED).fill(I), results: [] };
 
 // Locals: the parameters, then ours.
 const ENTRY = 0;
@@ -77,7 +81,9 @@ const V = 24;
 const T2 = 25;
 const CFT = 26;
 const P64 = 27;
-const LOCALS: T[] = [...new Array<T>(P64 - 3).fill(I), T.I64];
+const Q64 = 28;
+const CNT = 29;
+const LOCALS: T[] = [...new Array<T>(P64 - 3).fill(I), T.I64, T.I64, I];
 
 /** Lazy-flag locals in the order of their state slots. */
 const LAZY: [number, number][] = [[LOP, S.LOP], [LRES, S.LRES], [LA, S.LA], [LB, S.LB], [LC, S.LC]];
@@ -105,6 +111,9 @@ class RegionWriter {
   private depth = 0;
   /** The lazy-flag operation the code emitted so far in this block leaves, or UNKNOWN. */
   private lop = UNKNOWN;
+  /** The block being emitted: its first record and its length. */
+  private bStart = 0;
+  private bN = 0;
   private readonly index = new Map<number, number>();
 
   constructor(
@@ -122,18 +131,32 @@ class RegionWriter {
     this.c.mem(Op.I32Load, this.st + slot);
   }
 
+  /**
+   * Write the registers and lazy flags back to the state block. One call of
+   * the module's spill function: it sits on every slow path and exit, and
+   * inline stores there would make regions several times larger.
+   */
   private spill(): void {
     const c = this.c;
+    for (let r = 0; r < 8; r++) c.get(REG + r);
+    for (const [l] of LAZY) c.get(l);
+    c.call(SPILL_FN);
+  }
+
+  /** The body of the spill function. */
+  private spillBody(): Code {
+    const c = new Code();
     for (let r = 0; r < 8; r++) {
       c.i32(0);
-      c.get(REG + r);
+      c.get(r);
       c.mem(Op.I32Store, this.st + S.REGS + 4 * r);
     }
-    for (const [l, slot] of LAZY) {
+    LAZY.forEach(([, slot], i) => {
       c.i32(0);
-      c.get(l);
+      c.get(8 + i);
       c.mem(Op.I32Store, this.st + slot);
-    }
+    });
+    return c;
   }
 
   /** Push `count + k`: instructions retired before the k-th of this block. */
@@ -504,10 +527,19 @@ class RegionWriter {
   private alu(kind: number, size: number): void {
     const c = this.c;
     c.set(T2);
-    const ops = [Op.I32Add, Op.I32Or, 0, 0, Op.I32And, Op.I32Sub, Op.I32Xor, Op.I32Sub];
+    if (kind === 2 || kind === 3) {
+      // adc, sbb: the carry in comes from the flags before them.
+      this.cf();
+      c.set(CFT);
+    }
+    const ops = [Op.I32Add, Op.I32Or, Op.I32Add, Op.I32Sub, Op.I32And, Op.I32Sub, Op.I32Xor, Op.I32Sub];
     c.get(T1);
     c.get(T2);
     c.op(ops[kind]);
+    if (kind === 2 || kind === 3) {
+      c.get(CFT);
+      c.op(ops[kind]);
+    }
     if (size === 0) {
       c.i32(0xff);
       c.op(Op.I32And);
@@ -516,8 +548,45 @@ class RegionWriter {
   }
 
   private aluFlags(kind: number, size: number): void {
-    const logic = kind === 1 || kind === 4 || kind === 6;
-    this.setLazy((logic ? L.LOGIC : kind === 0 ? L.ADD : L.SUB) | size, T1, T2, V);
+    const lops = [L.ADD, L.LOGIC, L.ADC, L.SBB, L.LOGIC, L.SUB, L.LOGIC, L.SUB];
+    if (kind === 2 || kind === 3) {
+      this.c.get(CFT);
+      this.c.set(LC);
+    }
+    this.setLazy(lops[kind] | size, T1, T2, V);
+  }
+
+  /**
+   * Whether the arithmetic flags record k of a block leaves are dead: a later
+   * instruction of the block sets them all before anything reads them, and
+   * nothing in between can fault (a fault hands EFLAGS to its handler).
+   */
+  private flagsDead(start: number, n: number, k: number): boolean {
+    const code = this.code;
+    for (let j = k + 1; j < n; j++) {
+      const p = start + j * STRIDE;
+      const h = code[p + R.H];
+      const m = code[p + R.M];
+      if (m & (M.MEM | M.O16)) return false;
+      const kind = (m >> M.KIND_SHIFT) & 15;
+      switch (h) {
+        case H.ALU_EvGv: case H.ALU_EvI: case H.ALU_GvEv:
+          if (kind === 2 || kind === 3) return false;
+          return true;
+        case H.TEST_EvGv: case H.TEST_EvI:
+          return true;
+        case H.SHIFT_EvI:
+          if ((kind === 4 || kind === 5 || kind === 7) && (code[p + R.IMM] & 31) !== 0) return true;
+          if (kind === 0 || kind === 1) continue;
+          return false;
+        case H.MOV_GvEv: case H.MOV_EvGv: case H.MOV_EvI: case H.LEA: case H.XCHG_AX: case H.NOT_Ev: case H.BSWAP:
+        case H.MOVZX_Eb: case H.MOVZX_Ew: case H.MOVSX_Eb: case H.MOVSX_Ew: case H.NOP: case H.CWD: case H.CBW:
+          continue;
+        default:
+          return false;
+      }
+    }
+    return false;
   }
 
   /** Emit instruction k of the block (record p); false if it is not compiled. */
@@ -595,7 +664,6 @@ class RegionWriter {
         c.set(REG + rm);
         return true;
       case H.ALU_EvGv: case H.ALU_EvI: case H.ALU_EbGb: case H.ALU_EbI: {
-        if (kind === 2 || kind === 3) return false;
         const byte = h === H.ALU_EbGb || h === H.ALU_EbI;
         const size = byte ? 1 : 4;
         const store = mem && kind !== 7;
@@ -624,7 +692,6 @@ class RegionWriter {
         return true;
       }
       case H.ALU_GvEv: case H.ALU_GbEb: {
-        if (kind === 2 || kind === 3) return false;
         const byte = h === H.ALU_GbEb;
         if (byte) this.reg8(g);
         else this.reg(g);
@@ -680,48 +747,40 @@ class RegionWriter {
         if (mem && !last) this.stopCheck(next, k);
         return true;
       }
-      case H.SHIFT_EvI: {
-        const n = imm & 31;
-        if (mem || n === 0 || (kind !== 4 && kind !== 5 && kind !== 7 && kind !== 6)) return false;
-        const r = REG + rm;
-        c.get(r);
-        c.set(T1);
-        // CF: the last bit shifted out.
-        c.get(T1);
-        if (kind === 5 || kind === 7) {
-          c.i32(n - 1);
-          c.op(kind === 5 ? Op.I32ShrU : Op.I32ShrS);
-        } else {
-          c.i32(32 - n);
-          c.op(Op.I32ShrU);
-        }
-        c.i32(1);
-        c.op(Op.I32And);
-        c.set(LC);
-        c.get(T1);
-        c.i32(n);
-        c.op(kind === 5 ? Op.I32ShrU : kind === 7 ? Op.I32ShrS : Op.I32Shl);
-        c.tee(V);
-        c.set(r);
-        // OF: shl = top bit of the result ^ CF; shr = top bit of the operand; sar = 0.
-        if (kind === 7) c.i32(0);
-        else if (kind === 5) {
-          c.get(T1);
+      case H.SHIFT_EvI: case H.SHIFT_EvCL: {
+        if (mem) return false;
+        const rotate = kind === 0 || kind === 1;
+        if (!rotate && kind !== 4 && kind !== 5 && kind !== 7) return false;
+        // rol and ror set CF and OF and keep the other flags; compiled only
+        // where nothing can see their flags.
+        if (rotate && !this.flagsDead(this.bStart, this.bN, k)) return false;
+        const byCl = h === H.SHIFT_EvCL;
+        if (!byCl && (imm & 31) === 0) return true;
+        if (byCl) {
+          this.reg(1);
           c.i32(31);
-          c.op(Op.I32ShrU);
+          c.op(Op.I32And);
         } else {
-          c.get(V);
-          c.i32(31);
-          c.op(Op.I32ShrU);
-          c.get(LC);
-          c.op(Op.I32Xor);
+          c.i32(imm & 31);
         }
-        c.set(LB);
-        c.get(V);
-        c.set(LRES);
-        c.i32(L.RES | 2);
-        c.set(LOP);
-        this.lop = L.RES | 2;
+        c.set(CNT);
+        if (rotate) {
+          this.reg(rm);
+          c.get(CNT);
+          c.op(kind === 0 ? Op.I32Rotl : Op.I32Rotr);
+          c.set(REG + rm);
+          return true;
+        }
+        // A count of zero changes nothing, not even the flags.
+        if (byCl) {
+          c.get(CNT);
+          this.ifBegin();
+        }
+        this.shift(kind, REG + rm);
+        if (byCl) {
+          this.ifEnd();
+          this.lop = UNKNOWN;
+        }
         return true;
       }
       case H.IMUL_GvEv: case H.IMUL_GvEvI: {
@@ -831,9 +890,233 @@ class RegionWriter {
         this.push(off, k);
         this.exit(0, k + 1, T2);
         return true;
+      case H.NOT_Ev: case H.NEG_Ev:
+        if (mem) {
+          this.memOperand(p, 4, true, off, k);
+          this.read(4, off, k);
+        } else {
+          this.reg(rm);
+        }
+        c.set(T2);
+        if (h === H.NOT_Ev) {
+          c.get(T2);
+          c.i32(-1);
+          c.op(Op.I32Xor);
+        } else {
+          c.i32(0);
+          c.get(T2);
+          c.op(Op.I32Sub);
+        }
+        c.set(V);
+        if (mem) this.write(4, off, k);
+        else {
+          c.get(V);
+          c.set(REG + rm);
+        }
+        if (h === H.NEG_Ev) {
+          c.i32(0);
+          c.set(T1);
+          this.setLazy(L.SUB | 2, T1, T2, V);
+        }
+        if (mem && !last) this.stopCheck(next, k);
+        return true;
+      case H.CWD:
+        this.reg(0);
+        c.i32(31);
+        c.op(Op.I32ShrS);
+        c.set(REG + 2);
+        return true;
+      case H.CBW:
+        this.reg(0);
+        c.op(Op.I32Extend16S);
+        c.set(REG);
+        return true;
+      case H.BSWAP: {
+        const r = REG + rm;
+        // (v >>> 24) | ((v >> 8) & 0xff00) | ((v & 0xff00) << 8) | (v << 24)
+        c.get(r); c.i32(24); c.op(Op.I32ShrU);
+        c.get(r); c.i32(8); c.op(Op.I32ShrU); c.i32(0xff00); c.op(Op.I32And); c.op(Op.I32Or);
+        c.get(r); c.i32(0xff00); c.op(Op.I32And); c.i32(8); c.op(Op.I32Shl); c.op(Op.I32Or);
+        c.get(r); c.i32(24); c.op(Op.I32Shl); c.op(Op.I32Or);
+        c.set(r);
+        return true;
+      }
+      case H.XCHG_EvGv:
+        if (!mem) {
+          this.reg(rm);
+          c.set(T0);
+          this.reg(g);
+          c.set(REG + rm);
+          c.get(T0);
+          c.set(REG + g);
+          return true;
+        }
+        this.memOperand(p, 4, true, off, k);
+        this.read(4, off, k);
+        c.set(T2);
+        this.reg(g);
+        c.set(V);
+        this.write(4, off, k);
+        c.get(T2);
+        c.set(REG + g);
+        if (!last) this.stopCheck(next, k);
+        return true;
+      case H.LEAVE:
+        // ESP = EBP, then pop EBP: the read first, so a fault changes nothing.
+        this.reg(5);
+        this.linear(2, 4, false, off, k);
+        this.read(4, off, k);
+        c.set(V);
+        this.reg(5);
+        c.i32(4);
+        c.op(Op.I32Add);
+        c.set(REG + 4);
+        c.get(V);
+        c.set(REG + 5);
+        return true;
+      case H.MUL_Ev: case H.IMUL_Ev: {
+        const ext = h === H.MUL_Ev ? Op.I64ExtendI32U : Op.I64ExtendI32S;
+        this.readE(p, m, 4, off, k);
+        c.op(ext);
+        this.reg(0);
+        c.op(ext);
+        c.op(Op.I64Mul);
+        c.set(P64);
+        c.get(P64);
+        c.op(Op.I32WrapI64);
+        c.tee(V);
+        c.set(REG);
+        c.get(P64);
+        c.i64(32);
+        c.op(Op.I64ShrU);
+        c.op(Op.I32WrapI64);
+        c.set(REG + 2);
+        // CF = OF = the high half is more than the low half's extension.
+        if (h === H.MUL_Ev) {
+          this.reg(2);
+          c.i32(0);
+          c.op(Op.I32Ne);
+        } else {
+          c.get(V);
+          c.op(Op.I64ExtendI32S);
+          c.get(P64);
+          c.op(Op.I64Ne);
+        }
+        c.tee(LC);
+        c.set(LB);
+        c.get(V);
+        c.set(LRES);
+        c.i32(L.RES | 2);
+        c.set(LOP);
+        this.lop = L.RES | 2;
+        return true;
+      }
+      case H.DIV_Ev: case H.IDIV_Ev: {
+        const signed = h === H.IDIV_Ev;
+        this.readE(p, m, 4, off, k);
+        c.set(T2);
+        this.reg(2);
+        c.op(Op.I64ExtendI32U);
+        c.i64(32);
+        c.op(Op.I64Shl);
+        this.reg(0);
+        c.op(Op.I64ExtendI32U);
+        c.op(Op.I64Or);
+        c.set(P64);
+        // A zero divisor or a quotient that does not fit is #DE, and so may
+        // be idiv by -1: the interpreter runs those and raises it.
+        c.get(T2);
+        c.op(Op.I32Eqz);
+        if (signed) {
+          c.get(T2);
+          c.i32(-1);
+          c.op(Op.I32Eq);
+          c.op(Op.I32Or);
+        }
+        this.ifBegin();
+        this.exit(off, k);
+        this.ifEnd();
+        const ext = signed ? Op.I64ExtendI32S : Op.I64ExtendI32U;
+        c.get(P64);
+        c.get(T2);
+        c.op(ext);
+        c.op(signed ? Op.I64DivS : Op.I64DivU);
+        c.set(Q64);
+        if (signed) {
+          c.get(Q64);
+          c.op(Op.I32WrapI64);
+          c.op(Op.I64ExtendI32S);
+          c.get(Q64);
+          c.op(Op.I64Ne);
+        } else {
+          c.get(Q64);
+          c.i64(0xffffffff);
+          c.op(Op.I64GtU);
+        }
+        this.ifBegin();
+        this.exit(off, k);
+        this.ifEnd();
+        c.get(P64);
+        c.get(T2);
+        c.op(ext);
+        c.op(signed ? Op.I64RemS : Op.I64RemU);
+        c.op(Op.I32WrapI64);
+        c.set(REG + 2);
+        c.get(Q64);
+        c.op(Op.I32WrapI64);
+        c.set(REG);
+        return true;
+      }
       default:
         return false;
     }
+  }
+
+  /** shl, shr or sar of local `r` by local CNT (1-31), with the flags. */
+  private shift(kind: number, r: number): void {
+    const c = this.c;
+    c.get(r);
+    c.set(T1);
+    // CF: the last bit shifted out.
+    c.get(T1);
+    if (kind === 5 || kind === 7) {
+      c.get(CNT);
+      c.i32(1);
+      c.op(Op.I32Sub);
+      c.op(kind === 5 ? Op.I32ShrU : Op.I32ShrS);
+    } else {
+      c.i32(32);
+      c.get(CNT);
+      c.op(Op.I32Sub);
+      c.op(Op.I32ShrU);
+    }
+    c.i32(1);
+    c.op(Op.I32And);
+    c.set(LC);
+    c.get(T1);
+    c.get(CNT);
+    c.op(kind === 5 ? Op.I32ShrU : kind === 7 ? Op.I32ShrS : Op.I32Shl);
+    c.tee(V);
+    c.set(r);
+    // OF: shl = top bit of the result ^ CF; shr = top bit of the operand; sar = 0.
+    if (kind === 7) c.i32(0);
+    else if (kind === 5) {
+      c.get(T1);
+      c.i32(31);
+      c.op(Op.I32ShrU);
+    } else {
+      c.get(V);
+      c.i32(31);
+      c.op(Op.I32ShrU);
+      c.get(LC);
+      c.op(Op.I32Xor);
+    }
+    c.set(LB);
+    c.get(V);
+    c.set(LRES);
+    c.i32(L.RES | 2);
+    c.set(LOP);
+    this.lop = L.RES | 2;
   }
 
   /** A direct jump to page offset `target` (which may lie outside the page). */
@@ -873,6 +1156,8 @@ class RegionWriter {
     this.exit(b.offset, 0);
     this.ifEnd();
     const n = (b.end - b.start) / STRIDE;
+    this.bStart = b.start;
+    this.bN = n;
     for (let k = 0; k < n; k++) {
       const p = b.start + k * STRIDE;
       const h = this.code[p + R.H];
@@ -919,7 +1204,10 @@ class RegionWriter {
     c.op(Op.End);
     // Every block ends in a branch or a return; wasm still wants a value here.
     c.op(Op.Unreachable);
-    return moduleBytes(IMPORTS, RUN, LOCALS, c);
+    return moduleBytes(IMPORTS, [
+      { type: RUN, locals: LOCALS, body: c },
+      { type: SPILL, locals: [], body: this.spillBody() },
+    ]);
   }
 }
 

@@ -11,13 +11,14 @@ export const enum Op {
   LocalGet = 0x20, LocalSet = 0x21, LocalTee = 0x22,
   I32Load = 0x28, F64Load = 0x2b, I32Load8S = 0x2c, I32Load8U = 0x2d, I32Load16S = 0x2e, I32Load16U = 0x2f,
   I32Store = 0x36, I32Store8 = 0x3a, I32Store16 = 0x3b,
-  I32Const = 0x41, F64Const = 0x44,
+  I32Const = 0x41, I64Const = 0x42, F64Const = 0x44,
   I32Eqz = 0x45, I32Eq = 0x46, I32Ne = 0x47, I32LtS = 0x48, I32LtU = 0x49, I32GtS = 0x4a, I32GtU = 0x4b,
   I32LeS = 0x4c, I32LeU = 0x4d, I32GeS = 0x4e, I32GeU = 0x4f,
-  I64Ne = 0x52, F64Le = 0x65,
+  I64Ne = 0x52, I64GtU = 0x56, F64Le = 0x65,
   I32Add = 0x6a, I32Sub = 0x6b, I32Mul = 0x6c, I32And = 0x71, I32Or = 0x72, I32Xor = 0x73,
-  I32Shl = 0x74, I32ShrS = 0x75, I32ShrU = 0x76,
-  I64Mul = 0x7e, F64Add = 0xa0, I32WrapI64 = 0xa7, I64ExtendI32S = 0xac, F64ConvertI32U = 0xb8,
+  I32Shl = 0x74, I32ShrS = 0x75, I32ShrU = 0x76, I32Rotl = 0x77, I32Rotr = 0x78,
+  I64Mul = 0x7e, I64DivS = 0x7f, I64DivU = 0x80, I64RemS = 0x81, I64RemU = 0x82, I64Or = 0x84, I64Shl = 0x86,
+  I64ShrU = 0x88, F64Add = 0xa0, I32WrapI64 = 0xa7, I64ExtendI32S = 0xac, I64ExtendI32U = 0xad, F64ConvertI32U = 0xb8,
   I32Extend8S = 0xc0, I32Extend16S = 0xc1,
 }
 
@@ -112,6 +113,19 @@ export class Code extends Bytes {
     this.byte(Op.I32Const);
     this.s32(v);
   }
+  i64(v: number): void {
+    this.byte(Op.I64Const);
+    let x = BigInt(v);
+    for (;;) {
+      const b = Number(x & 0x7fn);
+      x >>= 7n;
+      if ((x === 0n && (b & 0x40) === 0) || (x === -1n && (b & 0x40) !== 0)) {
+        this.byte(b);
+        return;
+      }
+      this.byte(b | 0x80);
+    }
+  }
   f64c(v: number): void {
     this.byte(Op.F64Const);
     this.f64(v);
@@ -141,15 +155,23 @@ export interface FuncType {
   results: T[];
 }
 
+/** A function defined in the module: its type, its locals past the parameters, its body. */
+export interface Func {
+  type: FuncType;
+  locals: T[];
+  body: Code;
+}
+
 /**
- * A module of one exported function `run` with imports from module "e":
- * the memory "mem" and the functions `imports` (in that order, so they are
- * function indices 0..n-1 and `run` is n).
+ * A module whose first defined function is exported as `run`, with imports
+ * from module "e": the memory "mem" and the functions `imports` (in that
+ * order, so they are function indices 0..n-1 and the module's own functions
+ * follow from n).
  */
-export function moduleBytes(imports: { name: string; type: FuncType }[], run: FuncType, locals: T[], body: Code): Uint8Array {
+export function moduleBytes(imports: { name: string; type: FuncType }[], funcs: Func[]): Uint8Array {
   const m = new Bytes();
   for (const b of [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]) m.byte(b);
-  const types = [...imports.map((i) => i.type), run];
+  const types = [...imports.map((i) => i.type), ...funcs.map((f) => f.type)];
   const ts = new Bytes();
   ts.u32(types.length);
   for (const t of types) {
@@ -175,8 +197,8 @@ export function moduleBytes(imports: { name: string; type: FuncType }[], run: Fu
   });
   m.section(2, is);
   const fs = new Bytes();
-  fs.u32(1);
-  fs.u32(imports.length);
+  fs.u32(funcs.length);
+  funcs.forEach((_, i) => fs.u32(imports.length + i));
   m.section(3, fs);
   const es = new Bytes();
   es.u32(1);
@@ -184,18 +206,20 @@ export function moduleBytes(imports: { name: string; type: FuncType }[], run: Fu
   es.byte(0x00);
   es.u32(imports.length);
   m.section(7, es);
-  const fn = new Bytes();
-  fn.u32(locals.length);
-  for (const l of locals) {
-    fn.u32(1);
-    fn.byte(l);
-  }
-  fn.append(body);
-  fn.byte(Op.End);
   const cs = new Bytes();
-  cs.u32(1);
-  cs.u32(fn.len);
-  cs.append(fn);
+  cs.u32(funcs.length);
+  for (const f of funcs) {
+    const fn = new Bytes();
+    fn.u32(f.locals.length);
+    for (const l of f.locals) {
+      fn.u32(1);
+      fn.byte(l);
+    }
+    fn.append(f.body);
+    fn.byte(Op.End);
+    cs.u32(fn.len);
+    cs.append(fn);
+  }
   m.section(10, cs);
   return m.bytes();
 }
