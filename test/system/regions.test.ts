@@ -148,4 +148,33 @@ smc_patch:
   hlt`);
     assert.equal(u32(compiled, OUT), (50 * 51) / 2);
   });
+
+  it('folds flags the way the interpreter computes them: every condition and pushf after each flag-setting operation', () => {
+    // One straight block per (operation, operands): the operation, then a
+    // rotate (CF and OF only) or nothing, then pushf and all sixteen setcc
+    // into memory. Flags inside a block are what the compiler folds itself.
+    const ops = ['add eax, ebx', 'sub eax, ebx', 'cmp eax, ebx', 'and eax, ebx', 'xor eax, ebx', 'or al, bl', 'cmp al, bl',
+      'inc eax', 'dec eax', 'neg eax', 'adc eax, ebx', 'sbb eax, ebx', 'shl eax, 3', 'shr eax, 1', 'sar eax, 7',
+      'imul eax, ebx', 'test eax, ebx', 'mul ebx', 'cmp ax, bx', 'add ax, bx'];
+    const values = [0, 1, 0x7f, 0x80, 0xff, 0x7fffffff, 0x80000000, 0xffffffff, 0x12345678, 0xfffffffe];
+    const lines: string[] = ['test_main:', `  mov edi, ${OUT}`];
+    let n = 0;
+    for (const op of ops) {
+      for (const tail of ['', 'rol eax, 5', 'ror eax, 1']) {
+        for (let i = 0; i < values.length; i += 3) {
+          const a = values[i];
+          const b = values[(i * 7 + 3) % values.length];
+          lines.push(`  mov eax, ${a}`, `  mov ebx, ${b}`, '  stc', `  jmp b${n}`, `b${n}:`, `  ${op}`);
+          if (tail) lines.push(`  ${tail}`);
+          lines.push('  pushfd', '  pop dword [edi]', '  mov [edi + 4], eax');
+          for (let cc = 0; cc < 16; cc++) lines.push(`  set${['o', 'no', 'b', 'ae', 'e', 'ne', 'be', 'a', 's', 'ns', 'p', 'np', 'l', 'ge', 'le', 'g'][cc]} [edi + ${8 + cc}]`);
+          lines.push('  add edi, 24');
+          n++;
+        }
+      }
+    }
+    lines.push('  hlt');
+    const { compiled } = runTwice(lines.join('\n'));
+    assert.ok(u32(compiled, OUT) !== 0);
+  });
 });

@@ -42,7 +42,9 @@ export const enum Imp {
   COND = 3,
   /** cf() -> CF, from the spilled lazy flags */
   CF = 4,
-  COUNT = 5,
+  /** flags() -> EFLAGS, from the spilled lazy flags */
+  FLAGS = 5,
+  COUNT = 6,
 }
 
 const I = T.I32;
@@ -52,11 +54,12 @@ const IMPORTS: { name: string; type: FuncType }[] = [
   { name: 'seg', type: { params: [I, I, I, I, I], results: [I] } },
   { name: 'cond', type: { params: [I], results: [I] } },
   { name: 'cf', type: { params: [], results: [I] } },
+  { name: 'flags', type: { params: [], results: [I] } },
 ];
 const RUN: FuncType = { params: [I, I, I], results: [I] };
 /** The module's own spill function: the registers and lazy flags as parameters. */
 const SPILL_FN = Imp.COUNT + 1;
-const SPILLED = 13;
+const SPILLED = 14;
 const SPILL: FuncType = { params: new Array<T>(SPILLED).fill(I), results: [] };
 
 // Locals: the parameters, then ours.
@@ -83,10 +86,14 @@ const CFT = 26;
 const P64 = 27;
 const Q64 = 28;
 const CNT = 29;
-const LOCALS: T[] = [...new Array<T>(P64 - 3).fill(I), T.I64, T.I64, I];
+/** EFLAGS as last materialized (its arithmetic bits count while LOP is L.NONE). */
+const FL = 30;
+const LOCALS: T[] = [...new Array<T>(P64 - 3).fill(I), T.I64, T.I64, I, I];
 
 /** Lazy-flag locals in the order of their state slots. */
-const LAZY: [number, number][] = [[LOP, S.LOP], [LRES, S.LRES], [LA, S.LA], [LB, S.LB], [LC, S.LC]];
+const LAZY: [number, number][] = [[LOP, S.LOP], [LRES, S.LRES], [LA, S.LA], [LB, S.LB], [LC, S.LC], [FL, S.FLAGS]];
+
+const ARITH = 0x8d5;
 
 /** A block of the page, as the block cache decoded it. */
 export interface RegionBlock {
@@ -436,6 +443,11 @@ class RegionWriter {
       case L.INC | 2: case L.DEC | 2: case L.RES | 2:
         c.get(LC);
         return;
+      case L.NONE:
+        c.get(FL);
+        c.i32(1);
+        c.op(Op.I32And);
+        return;
       default:
         this.spill();
         c.call(Imp.CF);
@@ -467,7 +479,9 @@ class RegionWriter {
     const op = this.lop;
     const k = cc >> 1;
     let done = true;
-    if (op === (L.SUB | 2) && k !== 5) {
+    if (op === L.NONE) {
+      this.flagCond(k);
+    } else if (op === (L.SUB | 2) && k !== 5) {
       switch (k) {
         case 0:
           c.get(LA); c.get(LB); c.op(Op.I32Xor); c.get(LA); c.get(LRES); c.op(Op.I32Xor); c.op(Op.I32And);
@@ -514,6 +528,148 @@ class RegionWriter {
       return;
     }
     if (cc & 1) c.op(Op.I32Eqz);
+  }
+
+  /** Push bit `bit` of FL (0/1). */
+  private flBit(bit: number): void {
+    const c = this.c;
+    c.get(FL);
+    c.i32(bit);
+    c.op(Op.I32ShrU);
+    c.i32(1);
+    c.op(Op.I32And);
+  }
+
+  /** Condition `k` (cc >> 1) from the materialized flags in FL. */
+  private flagCond(k: number): void {
+    const c = this.c;
+    switch (k) {
+      case 0: this.flBit(11); break;
+      case 1: this.flBit(0); break;
+      case 2: this.flBit(6); break;
+      case 3: this.flBit(0); this.flBit(6); c.op(Op.I32Or); break;
+      case 4: this.flBit(7); break;
+      case 5: this.flBit(2); break;
+      case 6: this.flBit(7); this.flBit(11); c.op(Op.I32Ne); break;
+      default: this.flBit(6); this.flBit(7); this.flBit(11); c.op(Op.I32Ne); c.op(Op.I32Or); break;
+    }
+  }
+
+  /**
+   * Fold the lazy flags into FL and set LOP to L.NONE, before an instruction
+   * that changes only some flags. Inline for the operations the region left
+   * itself; otherwise the JS helper computes them from the spilled state.
+   */
+  private materialize(): void {
+    const c = this.c;
+    const op = this.lop;
+    if (op === L.NONE) return;
+    const kind = op & ~3;
+    const size = op & 3;
+    const inline = op === (L.ADD | 2) || op === (L.SUB | 2) || op === (L.SUB | 0) || kind === L.LOGIC || op === (L.RES | 2) || op === (L.INC | 2) || op === (L.DEC | 2);
+    if (!inline) {
+      this.spill();
+      c.call(Imp.FLAGS);
+      c.set(FL);
+    } else {
+      c.get(FL);
+      c.i32(~ARITH);
+      c.op(Op.I32And);
+      this.cf();
+      c.op(Op.I32Or);
+      // PF: an even number of ones in the low byte.
+      c.get(LRES);
+      c.i32(0xff);
+      c.op(Op.I32And);
+      c.op(Op.I32Popcnt);
+      c.i32(1);
+      c.op(Op.I32And);
+      c.op(Op.I32Eqz);
+      c.i32(2);
+      c.op(Op.I32Shl);
+      c.op(Op.I32Or);
+      if (kind !== L.LOGIC && kind !== L.RES) {
+        // AF: the carry out of bit 3.
+        c.get(LA);
+        c.get(LB);
+        c.op(Op.I32Xor);
+        c.get(LRES);
+        c.op(Op.I32Xor);
+        c.i32(0x10);
+        c.op(Op.I32And);
+        c.op(Op.I32Or);
+      }
+      this.zero();
+      c.i32(6);
+      c.op(Op.I32Shl);
+      c.op(Op.I32Or);
+      this.sign(size);
+      c.i32(7);
+      c.op(Op.I32Shl);
+      c.op(Op.I32Or);
+      if (kind !== L.LOGIC) {
+        if (kind === L.RES) {
+          c.get(LB);
+        } else {
+          const add = kind === L.ADD || kind === L.INC;
+          // add: (a ^ r) & (b ^ r); sub: (a ^ b) & (a ^ r); the sign bit of it.
+          c.get(LA);
+          c.get(add ? LRES : LB);
+          c.op(Op.I32Xor);
+          c.get(add ? LB : LA);
+          c.get(LRES);
+          c.op(Op.I32Xor);
+          c.op(Op.I32And);
+          c.i32(size === 0 ? 7 : size === 1 ? 15 : 31);
+          c.op(Op.I32ShrU);
+          c.i32(1);
+          c.op(Op.I32And);
+        }
+        c.i32(11);
+        c.op(Op.I32Shl);
+        c.op(Op.I32Or);
+      }
+      c.set(FL);
+    }
+    c.i32(L.NONE);
+    c.set(LOP);
+    this.lop = L.NONE;
+  }
+
+  /** rol or ror of local `r` by local CNT (1-31): CF and OF change, the other flags stay. */
+  private rotate(kind: number, r: number): void {
+    const c = this.c;
+    this.materialize();
+    c.get(r);
+    c.get(CNT);
+    c.op(kind === 0 ? Op.I32Rotl : Op.I32Rotr);
+    c.tee(V);
+    c.set(r);
+    // rol: CF = bit 0, OF = bit 31 ^ CF; ror: CF = bit 31, OF = bit 31 ^ bit 30.
+    c.get(V);
+    c.i32(kind === 0 ? 0 : 31);
+    c.op(Op.I32ShrU);
+    c.i32(1);
+    c.op(Op.I32And);
+    c.set(T1);
+    c.get(FL);
+    c.i32(~0x801);
+    c.op(Op.I32And);
+    c.get(T1);
+    c.op(Op.I32Or);
+    c.get(V);
+    c.i32(31);
+    c.op(Op.I32ShrU);
+    c.get(V);
+    c.i32(kind === 0 ? 0 : 30);
+    c.op(Op.I32ShrU);
+    c.i32(1);
+    c.op(Op.I32And);
+    c.op(Op.I32Xor);
+    c.i32(11);
+    c.op(Op.I32Shl);
+    c.op(Op.I32Or);
+    c.set(FL);
   }
 
   // ---- instructions ---------------------------------------------------------------
@@ -751,9 +907,9 @@ class RegionWriter {
         if (mem) return false;
         const rotate = kind === 0 || kind === 1;
         if (!rotate && kind !== 4 && kind !== 5 && kind !== 7) return false;
-        // rol and ror set CF and OF and keep the other flags; compiled only
-        // where nothing can see their flags.
-        if (rotate && !this.flagsDead(this.bStart, this.bN, k)) return false;
+        // rol and ror set CF and OF and keep the other flags: where nothing
+        // can see them, the flags are not computed at all.
+        const dead = rotate && this.flagsDead(this.bStart, this.bN, k);
         const byCl = h === H.SHIFT_EvCL;
         if (!byCl && (imm & 31) === 0) return true;
         if (byCl) {
@@ -764,7 +920,7 @@ class RegionWriter {
           c.i32(imm & 31);
         }
         c.set(CNT);
-        if (rotate) {
+        if (dead) {
           this.reg(rm);
           c.get(CNT);
           c.op(kind === 0 ? Op.I32Rotl : Op.I32Rotr);
@@ -776,7 +932,8 @@ class RegionWriter {
           c.get(CNT);
           this.ifBegin();
         }
-        this.shift(kind, REG + rm);
+        if (rotate) this.rotate(kind, REG + rm);
+        else this.shift(kind, REG + rm);
         if (byCl) {
           this.ifEnd();
           this.lop = UNKNOWN;

@@ -1,4 +1,4 @@
-import { cond, getCF } from '../alu';
+import { cond, eflagsOf, getCF } from '../alu';
 import { B, NEVER, COMPILED } from '../block-cache';
 import type { Cpu } from '../cpu';
 import { FAULT } from '../fault';
@@ -68,6 +68,10 @@ export class Regions {
         cf: (): number => {
           this.pullFlags();
           return getCF(cpu);
+        },
+        flags: (): number => {
+          this.pullFlags();
+          return eflagsOf(cpu);
         },
       },
     };
@@ -164,6 +168,7 @@ export class Regions {
   private pullFlags(): void {
     const cpu = this.cpu;
     const st = this.st;
+    cpu.flags = st[S.FLAGS >> 2];
     cpu.lop = st[S.LOP >> 2];
     cpu.lres = st[S.LRES >> 2];
     cpu.la = st[S.LA >> 2];
