@@ -94,6 +94,9 @@ const LOCALS: T[] = [...new Array<T>(P64 - 3).fill(I), T.I64, T.I64, I, I];
 const LAZY: [number, number][] = [[LOP, S.LOP], [LRES, S.LRES], [LA, S.LA], [LB, S.LB], [LC, S.LC], [FL, S.FLAGS]];
 
 const ARITH = 0x8d5;
+const MASKS = [0xff, 0xffff, -1];
+/** Handlers compiled with a 16-bit operand too. */
+const O16_FORMS = new Set<number>([H.MOV_GvEv, H.MOV_EvGv, H.MOV_EvI, H.ALU_EvGv, H.ALU_EvI, H.ALU_GvEv, H.TEST_EvGv, H.TEST_EvI]);
 
 /** A block of the page, as the block cache decoded it. */
 export interface RegionBlock {
@@ -259,6 +262,41 @@ class RegionWriter {
     }
     c.op(Op.I32Or);
     c.set(l);
+  }
+
+  /** Push register r of size code sc (0 byte, 1 word, 2 dword), zero-extended. */
+  private regSized(r: number, sc: number): void {
+    if (sc === 0) this.reg8(r);
+    else {
+      this.reg(r);
+      if (sc === 1) {
+        this.c.i32(0xffff);
+        this.c.op(Op.I32And);
+      }
+    }
+  }
+
+  /** Set register r of size code sc from local `from`. */
+  private setRegSized(r: number, sc: number, from: number): void {
+    if (sc === 0) this.setReg8(r, from);
+    else if (sc === 1) this.setReg16(r, from);
+    else {
+      this.c.get(from);
+      this.c.set(REG + r);
+    }
+  }
+
+  /** Set the low 16 bits of register r from local `from`. */
+  private setReg16(r: number, from: number): void {
+    const c = this.c;
+    c.get(REG + r);
+    c.i32(~0xffff);
+    c.op(Op.I32And);
+    c.get(from);
+    c.i32(0xffff);
+    c.op(Op.I32And);
+    c.op(Op.I32Or);
+    c.set(REG + r);
   }
 
   /** Push the record's effective address (segment offset). */
@@ -427,12 +465,12 @@ class RegionWriter {
   private cf(): void {
     const c = this.c;
     switch (this.lop) {
-      case L.SUB | 2: case L.SUB | 0:
+      case L.SUB | 2: case L.SUB | 1: case L.SUB | 0:
         c.get(LA);
         c.get(LB);
         c.op(Op.I32LtU);
         return;
-      case L.ADD | 2:
+      case L.ADD | 2: case L.ADD | 1: case L.ADD | 0:
         c.get(LRES);
         c.get(LA);
         c.op(Op.I32LtU);
@@ -494,9 +532,9 @@ class RegionWriter {
         case 6: c.get(LA); c.get(LB); c.op(Op.I32LtS); break;
         default: c.get(LA); c.get(LB); c.op(Op.I32LeS); break;
       }
-    } else if (op === (L.SUB | 0) && (k === 1 || k === 2 || k === 3 || k === 4)) {
+    } else if ((op === (L.SUB | 0) || op === (L.SUB | 1)) && (k === 1 || k === 2 || k === 3 || k === 4)) {
       if (k === 2) this.zero();
-      else if (k === 4) this.sign(0);
+      else if (k === 4) this.sign(op & 3);
       else {
         c.get(LA);
         c.get(LB);
@@ -566,7 +604,7 @@ class RegionWriter {
     if (op === L.NONE) return;
     const kind = op & ~3;
     const size = op & 3;
-    const inline = op === (L.ADD | 2) || op === (L.SUB | 2) || op === (L.SUB | 0) || kind === L.LOGIC || op === (L.RES | 2) || op === (L.INC | 2) || op === (L.DEC | 2);
+    const inline = kind === L.ADD || kind === L.SUB || kind === L.LOGIC || op === (L.RES | 2) || op === (L.INC | 2) || op === (L.DEC | 2);
     if (!inline) {
       this.spill();
       c.call(Imp.FLAGS);
@@ -696,8 +734,8 @@ class RegionWriter {
       c.get(CFT);
       c.op(ops[kind]);
     }
-    if (size === 0) {
-      c.i32(0xff);
+    if (size !== 2) {
+      c.i32(MASKS[size]);
       c.op(Op.I32And);
     }
     c.set(V);
@@ -759,25 +797,34 @@ class RegionWriter {
     const rm = (m >> 3) & 7;
     const kind = (m >> M.KIND_SHIFT) & 15;
     const mem = (m & M.MEM) !== 0;
-    if (m & (M.O16 | M.A16)) return false;
+    const o16 = (m & M.O16) !== 0;
+    if (h === H.NOP) return true;
+    if ((m & M.A16) || (o16 && !O16_FORMS.has(h))) return false;
     if (mem && (code[p + R.EA] & EA.A16)) return false;
     switch (h) {
-      case H.NOP:
-        return true;
       case H.MOV_GvEv:
-        this.readE(p, m, 4, off, k);
-        c.set(REG + g);
+        this.readE(p, m, o16 ? 2 : 4, off, k);
+        if (o16) {
+          c.set(V);
+          this.setReg16(g, V);
+        } else {
+          c.set(REG + g);
+        }
         return true;
       case H.MOV_EvGv: case H.MOV_EvI:
         if (h === H.MOV_EvGv) this.reg(g);
         else c.i32(imm);
+        c.set(V);
         if (!mem) {
-          c.set(REG + rm);
+          if (o16) this.setReg16(rm, V);
+          else {
+            c.get(V);
+            c.set(REG + rm);
+          }
           return true;
         }
-        c.set(V);
-        this.memOperand(p, 4, true, off, k);
-        this.write(4, off, k);
+        this.memOperand(p, o16 ? 2 : 4, true, off, k);
+        this.write(o16 ? 2 : 4, off, k);
         if (!last) this.stopCheck(next, k);
         return true;
       case H.MOV_GbEb:
@@ -821,7 +868,8 @@ class RegionWriter {
         return true;
       case H.ALU_EvGv: case H.ALU_EvI: case H.ALU_EbGb: case H.ALU_EbI: {
         const byte = h === H.ALU_EbGb || h === H.ALU_EbI;
-        const size = byte ? 1 : 4;
+        const sc = byte ? 0 : o16 ? 1 : 2;
+        const size = 1 << sc;
         const store = mem && kind !== 7;
         if (store) {
           // A writable data segment is readable: one check covers the read and the store.
@@ -831,48 +879,34 @@ class RegionWriter {
           this.readE(p, m, size, off, k);
         }
         c.set(T1);
-        if (h === H.ALU_EvGv) this.reg(g);
+        if (h === H.ALU_EvGv) this.regSized(g, sc);
         else if (h === H.ALU_EbGb) this.reg8(g);
-        else c.i32(byte ? imm & 0xff : imm);
-        this.alu(kind, byte ? 0 : 2);
+        else c.i32(imm & MASKS[sc]);
+        this.alu(kind, sc);
         if (store) this.write(size, off, k);
-        else if (kind !== 7) {
-          if (byte) this.setReg8(rm, V);
-          else {
-            c.get(V);
-            c.set(REG + rm);
-          }
-        }
-        this.aluFlags(kind, byte ? 0 : 2);
+        else if (kind !== 7) this.setRegSized(rm, sc, V);
+        this.aluFlags(kind, sc);
         if (store && !last) this.stopCheck(next, k);
         return true;
       }
       case H.ALU_GvEv: case H.ALU_GbEb: {
-        const byte = h === H.ALU_GbEb;
-        if (byte) this.reg8(g);
-        else this.reg(g);
+        const sc = h === H.ALU_GbEb ? 0 : o16 ? 1 : 2;
+        this.regSized(g, sc);
         c.set(T1);
-        this.readE(p, m, byte ? 1 : 4, off, k);
-        this.alu(kind, byte ? 0 : 2);
-        if (kind !== 7) {
-          if (byte) this.setReg8(g, V);
-          else {
-            c.get(V);
-            c.set(REG + g);
-          }
-        }
-        this.aluFlags(kind, byte ? 0 : 2);
+        this.readE(p, m, 1 << sc, off, k);
+        this.alu(kind, sc);
+        if (kind !== 7) this.setRegSized(g, sc, V);
+        this.aluFlags(kind, sc);
         return true;
       }
       case H.TEST_EvGv: case H.TEST_EvI: case H.TEST_EbGb: case H.TEST_EbI: {
-        const byte = h === H.TEST_EbGb || h === H.TEST_EbI;
-        this.readE(p, m, byte ? 1 : 4, off, k);
-        if (h === H.TEST_EvGv) this.reg(g);
-        else if (h === H.TEST_EbGb) this.reg8(g);
-        else c.i32(byte ? imm & 0xff : imm);
+        const sc = h === H.TEST_EbGb || h === H.TEST_EbI ? 0 : o16 ? 1 : 2;
+        this.readE(p, m, 1 << sc, off, k);
+        if (h === H.TEST_EvGv || h === H.TEST_EbGb) this.regSized(g, sc);
+        else c.i32(imm & MASKS[sc]);
         c.op(Op.I32And);
         c.set(V);
-        this.setLazy(L.LOGIC | (byte ? 0 : 2), -1, -1, V);
+        this.setLazy(L.LOGIC | sc, -1, -1, V);
         return true;
       }
       case H.INC_Ev: case H.DEC_Ev: {
