@@ -1258,6 +1258,33 @@ class RegionWriter {
         c.set(REG);
         return true;
       }
+      case H.LODSB: case H.LODSV: {
+        if (m & (M.REP | M.REPNE)) return false;
+        const size = h === H.LODSB ? 1 : 4;
+        this.reg(6);
+        this.linear((code[p + R.EA] >> 12) & 7, size, false, off, k);
+        this.read(size, off, k);
+        c.set(V);
+        if (size === 1) this.setReg8(0, V);
+        else {
+          c.get(V);
+          c.set(REG);
+        }
+        // ESI moves by the size, down when EFLAGS.DF (constant in a region: cld and std leave it).
+        this.reg(6);
+        c.get(FL);
+        c.i32(10);
+        c.op(Op.I32ShrU);
+        c.i32(1);
+        c.op(Op.I32And);
+        c.i32(-2 * size);
+        c.op(Op.I32Mul);
+        c.i32(size);
+        c.op(Op.I32Add);
+        c.op(Op.I32Add);
+        c.set(REG + 6);
+        return true;
+      }
       default:
         return false;
     }

@@ -5,12 +5,15 @@ import { FAULT } from '../fault';
 import { segCheck } from '../segments';
 import { S } from '../state';
 import { compileRegion, RegionBlock } from './compile';
+import { dispatcherBytes } from './encoder';
 
-/** A compiled page: its function and the physical page it came from. */
+/** A compiled page: its slot in the region table and the physical page it came from. */
 export interface Region {
-  run: (entry: number, eipBase: number, budget: number) => number;
+  slot: number;
   page: number;
 }
+
+type Dispatch = (slot: number, entry: number, eipBase: number, budget: number) => number;
 
 /** Blocks per region at most: a page of dense code, with room to spare. */
 const MAX_BLOCKS = 1024;
@@ -30,6 +33,11 @@ export class Regions {
   bytes = 0;
   compileMs = 0;
   private readonly imports: WebAssembly.Imports;
+  /** Every page's latest region, by slot (one slot per physical page, given on its first compile). */
+  private readonly table = new WebAssembly.Table({ element: 'anyfunc', initial: 64 });
+  private readonly slotOf: Int32Array;
+  private slots = 0;
+  private readonly dispatch: Dispatch;
   private readonly st: Int32Array;
   /** Per physical page: times a write dropped code compiled from it. */
   private readonly rewrites: Uint8Array;
@@ -40,6 +48,9 @@ export class Regions {
   constructor(private readonly cpu: Cpu) {
     this.st = cpu.state.i32;
     this.rewrites = new Uint8Array(Math.ceil(cpu.mem.size / 4096));
+    this.slotOf = new Int32Array(this.rewrites.length).fill(-1);
+    const dispatcher = new WebAssembly.Instance(new WebAssembly.Module(dispatcherBytes()), { e: { tab: this.table } });
+    this.dispatch = dispatcher.exports.call as Dispatch;
     const mmu = cpu.mmu;
     this.imports = {
       e: {
@@ -107,7 +118,22 @@ export class Regions {
     this.compileMs += performance.now() - t0;
     this.compiled++;
     this.bytes += compiled.size;
-    const region: Region = { run: instance.exports.run as Region['run'], page };
+    let slot = this.slotOf[page];
+    if (slot < 0) {
+      slot = this.slotOf[page] = this.slots++;
+      if (slot >= this.table.length) this.table.grow(this.table.length);
+    }
+    this.table.set(slot, instance.exports.run);
+    // The slot now runs the new function: blocks of the old region left out
+    // of this one (a duplicate at the same offset won) must not call it with
+    // their old entry numbers.
+    for (const b of cache.blocksOf(page)) {
+      if (cache.region[b] !== undefined) {
+        cache.region[b] = undefined;
+        blk[b * B.SIZE + B.HITS] = 0;
+      }
+    }
+    const region: Region = { slot, page };
     ids.forEach((b, i) => {
       cache.region[b] = region;
       blk[b * B.SIZE + B.ENTRY] = i;
@@ -145,7 +171,7 @@ export class Regions {
     cpu.regionPage = region.page;
     let n: number;
     try {
-      n = region.run(cache.blk[e + B.ENTRY], eipBase, budget);
+      n = this.dispatch(region.slot, cache.blk[e + B.ENTRY], eipBase, budget);
     } catch (err) {
       this.leave();
       if (err === FAULT) {
