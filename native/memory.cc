@@ -66,6 +66,9 @@ struct FileMap {
 
 constexpr int kFileMaps = 128;
 FileMap fileMaps[kFileMaps];
+// Faults handled so far, readable from JS without a call (busFaultCount): a
+// caller that saw it unchanged knows no mapping has lost a page.
+alignas(8) volatile uint32_t busFaultCount[2] = {0, 0};
 struct sigaction previousBus;
 bool busHandlerInstalled = false;
 
@@ -79,6 +82,7 @@ void OnBus(int sig, siginfo_t* info, void* context) {
       // mmap is a plain system call: safe in a handler.
       if (mmap(at, page, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) != MAP_FAILED) {
         m.faults.fetch_add(1, std::memory_order_relaxed);
+        busFaultCount[0] = busFaultCount[0] + 1;
         return;
       }
       break;
@@ -332,5 +336,8 @@ void InitMemory(Napi::Env env, Napi::Object exports) {
   exports.Set("mapFile", Napi::Function::New(env, MapFile, "mapFile"));
   exports.Set("unmap", Napi::Function::New(env, Unmap, "unmap"));
   exports.Set("takeBusFault", Napi::Function::New(env, TakeBusFault, "takeBusFault"));
+  // A view of the counter, not a copy: it lives as long as the addon.
+  exports.Set("busFaultCount",
+              Napi::ArrayBuffer::New(env, const_cast<uint32_t*>(busFaultCount), sizeof(busFaultCount), [](Napi::Env, void*) {}));
   exports.Set("fallocate", Napi::Function::New(env, Fallocate, "fallocate"));
 }

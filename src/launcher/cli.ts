@@ -14,7 +14,7 @@ import { UserError } from './user-error';
  */
 
 export type DeviceSpec =
-  | { kind: 'block'; path: string }
+  | { kind: 'block'; path: string; readOnly?: boolean }
   | { kind: 'sharenet'; path: string }
   | { kind: 'tunnet'; ip: string }
   | { kind: 'tunnet'; bridge: string }
@@ -52,7 +52,8 @@ export const USAGE = `Usage: lguest [options]... <mem> <kernel> [kernel args...]
 Boots an i386 Linux kernel (vmlinux, bzImage, Xeno or multiboot image) with
 <mem> of RAM: in MB (64), or with a k, m or g suffix (256m, 1g).
 Options (repeatable; devices appear to the guest in command-line order):
-  --block=<file>          a file or block device as a virtio disk (vda, vdb...)
+  --block=<file>[,ro]     a file or block device as a virtio disk (vda, vdb...);
+                          read-only with ,ro or when it cannot be written
   --tunnet=<ipaddr>       a tap device on the host with that address
   --tunnet=bridge:<br>    a tap device attached to an existing bridge
   --sharenet=<file>       a network shared by every guest naming that file
@@ -150,7 +151,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
         devices.push({ kind: 'rng' });
         break;
       case 'block':
-        devices.push({ kind: 'block', path: value! });
+        devices.push(parseBlock(value!));
         break;
       case 'sharenet':
         devices.push({ kind: 'sharenet', path: value! });
@@ -175,6 +176,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     const missing = positional.length === 0 ? '<mem> and <kernel>' : '<kernel>';
     throw new UserError(`missing ${missing}: usage: lguest [options] <mem> <kernel> [kernel args...] ${SEE_HELP}`);
   }
+  checkTapAddresses(devices);
   const [mem, kernelPath, ...kernelArgs] = positional;
   return {
     action: 'run',
@@ -221,6 +223,24 @@ export function parseMemSize(text: string): number {
   if (bytes === 0) throw new UserError(`memory size '${text}' is zero`);
   if (bytes % PAGE !== 0) throw new UserError(`memory size '${text}' is not a multiple of the 4k page`);
   return bytes;
+}
+
+/** --block=<file>, or <file>,ro for a disk the guest may only read. */
+function parseBlock(value: string): DeviceSpec {
+  const RO = ',ro';
+  if (value.endsWith(RO) && value.length > RO.length) return { kind: 'block', path: value.slice(0, -RO.length), readOnly: true };
+  return { kind: 'block', path: value };
+}
+
+/** Two taps with one host address would fight over the route to it. */
+function checkTapAddresses(devices: readonly DeviceSpec[]): void {
+  const seen = new Set<string>();
+  for (const d of devices) {
+    if (d.kind !== 'tunnet' || !('ip' in d)) continue;
+    const ip = d.ip.split('.').map(Number).join('.');
+    if (seen.has(ip)) throw new UserError(`--tunnet=${d.ip} is given twice: each tap needs its own host address`);
+    seen.add(ip);
+  }
 }
 
 function parseTunnet(value: string): DeviceSpec {

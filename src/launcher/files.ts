@@ -27,8 +27,9 @@ export function describeSystemError(e: unknown): string {
  * Checks, before anything is mapped or started, that a file the user named
  * can be used: it opens, and is a regular file (or a block device where
  * `blockDevice` allows). The file is closed again; its owner opens it later.
+ * Returns its identity ("dev:ino"), the same whatever path names it.
  */
-export function checkUserFile(path: string, role: string, options: { write?: boolean; blockDevice?: boolean } = {}): void {
+export function checkUserFile(path: string, role: string, options: { write?: boolean; blockDevice?: boolean } = {}): string {
   const fd = openUserFile(path, role, options.write ? 'r+' : 'r');
   try {
     const st = fs.fstatSync(fd);
@@ -36,6 +37,7 @@ export function checkUserFile(path: string, role: string, options: { write?: boo
       const kind = st.isDirectory() ? 'a directory' : 'not a regular file';
       throw new UserError(`${role} '${path}' is ${kind}`);
     }
+    return `${st.dev}:${st.ino}`;
   } finally {
     fs.closeSync(fd);
   }

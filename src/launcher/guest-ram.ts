@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import { GuestMemory, wasmMemoryFor } from '../guest/memory';
 import * as native from './native';
 import { UserError } from './user-error';
@@ -69,6 +70,61 @@ export class GuestRam {
    */
   mapFilePrivate(fd: number, fileOffset: number, guestPhys: number, length: number): void {
     native.mapFile(this.region, guestPhys, length, fd, fileOffset, false);
+    this.leaseFor(fd).ranges.push({ guestPhys, length: Math.ceil(length / native.pageSize()) * native.pageSize() });
+  }
+
+  /**
+   * Files mapped copy-on-write, each with a read lease where the kernel gives
+   * one: an in-place rewrite (`> vmlinuz`, `cp new vmlinuz`) or a truncation
+   * by another process then waits for us, and we copy the pages into our own
+   * memory first (keepOwnCopies). Without the lease, a rewrite would show
+   * the guest the new file's bytes in pages it had not written, and a
+   * truncation would be SIGBUS (busFault() says so, and the guest ends).
+   */
+  private readonly leases: { id: string; file: string; fd: number | null; ranges: { guestPhys: number; length: number }[] }[] = [];
+  private readonly onLeaseBreak = (): void => this.keepOwnCopies();
+  /** Told the name of each file whose pages the guest now keeps a copy of (for --verbose). */
+  onOwnCopy: (file: string) => void = () => {};
+
+  private leaseFor(fd: number): (typeof this.leases)[number] {
+    const st = fs.fstatSync(fd);
+    const id = `${st.dev}:${st.ino}`;
+    const known = this.leases.find((l) => l.id === id);
+    if (known) return known;
+    const file = fs.readlinkSync(`/proc/self/fd/${fd}`);
+    // The loader closes its descriptor; the lease needs one of ours, read-only.
+    let leaseFd: number | null = fs.openSync(`/proc/self/fd/${fd}`, 'r');
+    // SIGIO comes when the lease breaks: its default would kill us.
+    if (this.leases.length === 0) process.on('SIGIO', this.onLeaseBreak);
+    if (!native.readLease(leaseFd)) {
+      fs.closeSync(leaseFd);
+      leaseFd = null;
+    }
+    const lease = { id, file, fd: leaseFd, ranges: [] };
+    this.leases.push(lease);
+    return lease;
+  }
+
+  /**
+   * If another process is about to write or truncate a file mapped into
+   * guest memory, copy its pages into anonymous memory (what the guest
+   * wrote stays, the rest is the file as it was) and let the writer go on.
+   * Called after every slice and on SIGIO (an idle guest runs no slices).
+   */
+  keepOwnCopies(): void {
+    for (const lease of this.leases) {
+      if (lease.fd === null || !native.leaseBroken(lease.fd)) continue;
+      const u8 = this.memory.u8;
+      for (const r of lease.ranges) {
+        const copy = Buffer.from(u8.subarray(r.guestPhys, r.guestPhys + r.length));
+        native.mapAnonymous(this.region, r.guestPhys, r.length);
+        u8.set(copy, r.guestPhys);
+      }
+      native.dropLease(lease.fd);
+      fs.closeSync(lease.fd);
+      lease.fd = null;
+      this.onOwnCopy(lease.file);
+    }
   }
 
   /**
@@ -79,8 +135,27 @@ export class GuestRam {
     native.mapFile(this.region, guestPhys, length, fd, fileOffset, true);
   }
 
+  /**
+   * Whether a file mapped into guest memory (a kernel segment, copy on
+   * write) shrank under the running guest since the last look: a one-line
+   * reason, or null. The addon's SIGBUS handler has put zero pages where the
+   * file's pages were, so the launcher lives on; the guest must not, as part
+   * of its kernel now reads as zeros.
+   */
+  busFault(): string | null {
+    const fault = native.takeBusFault(this.region);
+    if (!fault) return null;
+    const file = /\((.*)\)$/.exec(fault.what)?.[1] ?? fault.what;
+    return `${file} was truncated or rewritten while the guest ran from it (${fault.pages} page${fault.pages === 1 ? '' : 's'} gone)`;
+  }
+
   /** Give the file mappings up: RAM reads as zero pages again. */
   close(): void {
+    for (const lease of this.leases) {
+      if (lease.fd !== null) fs.closeSync(lease.fd);
+      lease.fd = null;
+    }
+    process.removeListener('SIGIO', this.onLeaseBreak);
     native.unmap(this.region);
   }
 }

@@ -12,7 +12,7 @@ import { ShareNetBackend } from './devices/sharenet';
 import { HostNetBackend, TapNet } from './devices/tap';
 import { loadGuest } from './loaders';
 import { execv } from './native';
-import { startGuest } from './run-loop';
+import { Guest, startGuest } from './run-loop';
 import { ConsoleInput } from './terminal';
 import { UserError } from './user-error';
 
@@ -57,16 +57,28 @@ export async function main(argv: readonly string[]): Promise<number> {
  */
 async function launch(options: LaunchOptions): Promise<number | 'restart'> {
   const verbose = options.verbose ? (msg: string) => fs.writeSync(2, msg + '\n') : () => undefined;
+  // Trouble the guest survives (raw mode keeps output processing: \n is enough).
+  const warn = (msg: string): void => void fs.writeSync(2, `lguest: ${msg}\n`);
 
   // Every file the user named is checked before anything else happens, so a
   // typo costs a one-line message, not a half-started guest.
   checkUserFile(options.kernelPath, 'kernel');
   if (options.initrdPath !== undefined) checkUserFile(options.initrdPath, 'initrd');
+  // Block files are only read here: one that cannot be written (mode 444,
+  // someone else's, a read-only mount) becomes a read-only disk later.
+  const disks = new Map<string, string>();
   for (const d of options.devices) {
-    if (d.kind === 'block') checkUserFile(d.path, 'block file', { write: true, blockDevice: true });
+    if (d.kind !== 'block') continue;
+    const id = checkUserFile(d.path, 'block file', { blockDevice: true });
+    const first = disks.get(id);
+    if (first !== undefined) {
+      throw new UserError(`block file '${d.path}' is given twice${first !== d.path ? ` (also as '${first}')` : ''}: one disk, one --block`);
+    }
+    disks.set(id, d.path);
   }
 
   const ram = GuestRam.create(options.memBytes);
+  ram.onOwnCopy = (file) => verbose(`${file} is being changed: the guest keeps its own copy of the pages it maps`);
   verbose(`Guest memory: ${options.memBytes / (1024 * 1024)} MiB at launcher address 0x${ram.base.toString(16)}`);
 
   // The platform's defaults come first so that the user's arguments, later
@@ -83,16 +95,24 @@ async function launch(options: LaunchOptions): Promise<number | 'restart'> {
   const console = new ConsoleBackend(0, 1);
   const machine = new Machine(ram.memory, boot, { serial: console, timerSlackMs: options.timerSlackMs, log: verbose });
   const nets: HostNetBackend[] = [];
-  const devices = createDevices(options.devices, {
-    memory: ram.memory,
-    addPciDevice: (spec) => machine.platform.addPciDevice(spec),
-    console,
-    openNet: (req, mac) => {
-      const backend = req.kind === 'sharenet' ? ShareNetBackend.open(req.path, mac) : TapNet.open(req);
-      nets.push(backend);
-      return backend;
-    },
-  });
+  let devices: ReturnType<typeof createDevices>;
+  try {
+    devices = createDevices(options.devices, {
+      memory: ram.memory,
+      addPciDevice: (spec) => machine.platform.addPciDevice(spec),
+      console,
+      openNet: (req, mac) => {
+        const backend = req.kind === 'sharenet' ? ShareNetBackend.open(req.path, mac, warn) : TapNet.open(req);
+        nets.push(backend);
+        return backend;
+      },
+    });
+  } catch (e) {
+    // A later device failed: give back the network slots and taps already
+    // taken, or the slots would stay marked live for others to feed.
+    nets.forEach((n) => n.close());
+    throw e;
+  }
   try {
     devices.functions.forEach((fn, slot) => verbose(`Device ${slot}: ${fn.device.name}`));
     const hvc = consoleIsHvc(cmdline);
@@ -112,7 +132,9 @@ async function launch(options: LaunchOptions): Promise<number | 'restart'> {
         return 'rearm' as const;
       },
     }));
-    const status = await startGuest(machine, [input, ...netInputs]);
+    const status = await startGuest(guardedByFiles(machine, ram), [input, ...netInputs]);
+    const regions = machine.cpu.regions;
+    verbose(`CPU: ${machine.cpu.instructionCount} instructions; ${regions.compiled} regions compiled to ${Math.round(regions.bytes / 1024)} KiB of wasm in ${Math.round(regions.compileMs)} ms`);
     if (machine.rebooted && options.restartOnReboot) {
       verbose('Guest rebooted: restarting');
       return 'restart';
@@ -122,6 +144,34 @@ async function launch(options: LaunchOptions): Promise<number | 'restart'> {
     devices.close();
     nets.forEach((n) => n.close());
   }
+}
+
+/**
+ * The machine, with the files mapped into its memory (the kernel's
+ * segments) watched after every slice: a process about to rewrite or
+ * truncate one (a lease break) makes the guest keep its own copy of the
+ * pages; a file that shrank anyway (no lease to be had) ends the guest with
+ * a GuestError, so it runs at most one slice on the zero pages the SIGBUS
+ * handler put there.
+ */
+function guardedByFiles(machine: Machine, ram: GuestRam): Guest {
+  return {
+    get exitCode() {
+      return machine.exitCode;
+    },
+    run() {
+      try {
+        return machine.run();
+      } finally {
+        // Also after a slice a rep instruction cut short (STRING_YIELD).
+        ram.keepOwnCopies();
+        const lost = ram.busFault();
+        // The guest's death outranks a yield.
+        if (lost) throw new GuestError(`guest stopped: ${lost}`);
+      }
+    },
+    msUntilDeadline: () => machine.msUntilDeadline(),
+  };
 }
 
 /**

@@ -54,10 +54,14 @@ interface Binding {
   mapFile(region: ArrayBuffer, offset: number, length: number, fd: number, fileOffset: number, shared: boolean): void;
   unmap(region: ArrayBuffer): void;
   takeBusFault(region: ArrayBuffer): BusFault | null;
+  busFaultCount: ArrayBuffer;
   fallocate(fd: number, offset: number, length: number): void;
   tryLock(fd: number, offset: number): boolean;
   lockHolder(fd: number, offset: number): number;
   unlock(fd: number, offset: number): void;
+  readLease(fd: number): boolean;
+  leaseBroken(fd: number): boolean;
+  dropLease(fd: number): void;
   openTap(name: string, vnetHdr: boolean, offload: number, vnetHdrSize: number): Tap;
   setIpv4(ifname: string, address: string, netmask: string): void;
   ifUp(ifname: string): void;
@@ -139,6 +143,18 @@ export function takeBusFault(region: Region): BusFault | null {
   return addon().takeBusFault(region.buffer);
 }
 
+let faultCount: Uint32Array | null = null;
+
+/**
+ * How many pages of file mappings have faulted so far (SIGBUS turned into
+ * zero pages), read without a call into the addon: while it stays the same,
+ * takeBusFault() has nothing to say.
+ */
+export function busFaultCount(): number {
+  faultCount ??= new Uint32Array(addon().busFaultCount, 0, 1);
+  return faultCount[0];
+}
+
 /** posix_fallocate(2): give [offset, offset+length) of the file real blocks (ENOSPC when there is no room). */
 export function fallocate(fd: number, offset: number, length: number): void {
   addon().fallocate(fd, offset, length);
@@ -156,6 +172,26 @@ export function lockHolder(fd: number, offset: number): number {
 
 export function unlock(fd: number, offset: number): void {
   addon().unlock(fd, offset);
+}
+
+/**
+ * Take a read lease on the file open at `fd` (fcntl F_SETLEASE): a process
+ * opening it for writing or truncating it then waits until we dropLease()
+ * (at most /proc/sys/fs/lease-break-time), and we get SIGIO. false if the
+ * kernel will not give us one (not the owner and no CAP_LEASE, a writer
+ * already, no lease support).
+ */
+export function readLease(fd: number): boolean {
+  return addon().readLease(fd);
+}
+
+/** True once another process is waiting to write or truncate the leased file. */
+export function leaseBroken(fd: number): boolean {
+  return addon().leaseBroken(fd);
+}
+
+export function dropLease(fd: number): void {
+  addon().dropLease(fd);
 }
 
 /** Open a tap device (IFF_TAP | IFF_NO_PI); its fd is close-on-exec. */

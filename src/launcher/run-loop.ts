@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToNode } from 'node:timers/promises';
+import { STRING_YIELD } from '../guest/cpu/strings';
 import { Terminal } from './terminal';
 import { WakerClient } from './waker-client';
 
@@ -62,7 +63,7 @@ export async function runLoop(guest: Guest, wakeups: Wakeups, sources: readonly 
   const byFd = new Map(sources.map((s) => [s.fd, s]));
   let lastYield = performance.now();
   for (;;) {
-    const exit = guest.run();
+    const exit = runSlice(guest);
     if (guest.exitCode !== null) return guest.exitCode;
     if (exit === 'halt') wakeups.wait(guest.msUntilDeadline());
 
@@ -80,6 +81,21 @@ export async function runLoop(guest: Guest, wakeups: Wakeups, sources: readonly 
   }
 }
 
+/**
+ * One slice of the guest. A rep string instruction that has done a step's
+ * worth of work leaves the core by throwing STRING_YIELD with EIP still on
+ * itself (strings.ts): its slice is over, and it continues on the next one,
+ * after input, signals and timers have been served.
+ */
+function runSlice(guest: Guest): 'halt' | 'budget' {
+  try {
+    return guest.run();
+  } catch (e) {
+    if (e === STRING_YIELD) return 'budget';
+    throw e;
+  }
+}
+
 /** How long the launcher waits for its waker to exit once told to. */
 const WAKER_EXIT_MS = 2000;
 
@@ -90,7 +106,11 @@ const WAKER_EXIT_MS = 2000;
 export async function startGuest(guest: Guest, sources: readonly InputSource[]): Promise<number> {
   const terminal = Terminal.takeOver(0);
   try {
-    const waker = WakerClient.start(sources.map((s) => s.fd));
+    const saved = terminal.savedState;
+    const waker = WakerClient.start(
+      sources.map((s) => s.fd),
+      saved ? { fd: terminal.fd, saved } : undefined,
+    );
     try {
       return await runLoop(guest, waker, sources);
     } finally {

@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import * as tty from 'node:tty';
 import { makeRaw, tcgetattr, tcsetattr } from './native';
@@ -17,6 +18,9 @@ export class Terminal {
   private saved: Buffer | null = null;
   private readonly onSignal = (signal: NodeJS.Signals): void => {
     this.restore();
+    // As QEMU does, say why we go: after a hang-up nobody may be there to
+    // read it (stderr may be the dead terminal), which is fine.
+    if (signal === 'SIGHUP') sayIfPossible('lguest: the terminal hung up (SIGHUP): ending the guest\n');
     // Die of the signal itself, as if we had never caught it, so our parent
     // sees the right status: with our handler gone, Node's default applies.
     process.kill(process.pid, signal);
@@ -40,6 +44,11 @@ export class Terminal {
     return this.saved !== null;
   }
 
+  /** The terminal state to put back (for the waker to restore should we be SIGKILLed), or null. */
+  get savedState(): Buffer | null {
+    return this.saved;
+  }
+
   /** Put the terminal back as we found it. Safe to call more than once. */
   restore(): void {
     if (!this.saved) return;
@@ -48,7 +57,23 @@ export class Terminal {
     process.removeListener('exit', this.onExit);
     process.removeListener('uncaughtExceptionMonitor', this.onExit);
     for (const s of SIGNALS) process.removeListener(s, this.onSignal);
-    tcsetattr(this.fd, saved);
+    try {
+      tcsetattr(this.fd, saved);
+    } catch (e) {
+      // A terminal that hung up answers EIO (or is gone: EBADF, ENOTTY):
+      // there is nothing left to put back, and throwing here, often inside
+      // an exit or signal handler, would abort the launcher.
+      if ((e as NodeJS.ErrnoException).code === undefined) throw e;
+    }
+  }
+}
+
+/** Write to stderr, ignoring a stderr that has gone away with the terminal. */
+function sayIfPossible(text: string): void {
+  try {
+    fs.writeSync(2, text);
+  } catch {
+    // EIO or EPIPE: nobody to tell.
   }
 }
 

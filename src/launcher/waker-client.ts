@@ -2,8 +2,9 @@ import { Socket } from 'node:net';
 import { spawn, ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ControlOp, encodeRecord, FIRST_WATCHED_FD, MAX_WATCHED_FD } from '../waker/protocol';
+import { ControlOp, encodeRecord, FIRST_WATCHED_FD, MAX_WATCHED_FD, RESTORE_ARG } from '../waker/protocol';
 import { pipe, poll, pollEvents } from './native';
+import { UserError } from './user-error';
 
 const WAKER_SCRIPT = path.join(__dirname, '..', 'waker', 'waker.js');
 
@@ -33,8 +34,12 @@ export class WakerClient {
     return this.child.pid!;
   }
 
-  /** Start a waker watching `fds` (the launcher's input descriptors). */
-  static start(fds: readonly number[]): WakerClient {
+  /**
+   * Start a waker watching `fds` (the launcher's input descriptors). With
+   * `tty`, one of them is a terminal we made raw, and `saved` its settings:
+   * the waker puts them back if we die without stop() (SIGKILL).
+   */
+  static start(fds: readonly number[], tty?: { fd: number; saved: Buffer }): WakerClient {
     if (new Set(fds).size !== fds.length) throw new Error(`waker: duplicate fds in ${fds.join(',')}`);
     if (FIRST_WATCHED_FD + fds.length - 1 > MAX_WATCHED_FD) throw new Error(`waker: too many fds (${fds.length})`);
     const [controlRead, controlWrite] = pipe();
@@ -49,7 +54,10 @@ export class WakerClient {
     // Node process puts its stdio terminals back at exit as it found them at
     // start, and the waker starts after the terminal went raw and may exit
     // after we restored it, which would leave the user's terminal raw.
-    const child = spawn(process.execPath, [WAKER_SCRIPT, ...toLauncher.keys()].map(String), {
+    const args = [WAKER_SCRIPT, ...[...toLauncher.keys()].map(String)];
+    const ttyInWaker = tty ? toWaker.get(tty.fd) : undefined;
+    if (tty && ttyInWaker !== undefined) args.push(`${RESTORE_ARG}${ttyInWaker}:${tty.saved.toString('hex')}`);
+    const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'ignore', 'pipe', controlRead, wakeWrite, ...fds],
     });
     child.stderr!.on('data', (chunk: Buffer) => process.stderr.write(chunk));
@@ -85,7 +93,8 @@ export class WakerClient {
     // the exception a non-blocking read would throw.
     while (this.wait(0)) {
       const n = fs.readSync(this.wakeFd, this.wakeBuf);
-      if (n === 0) throw new Error(`the waker process (pid ${this.pid}) exited`);
+      // Someone killed it: without it no input reaches the guest, so stop, in one line.
+      if (n === 0) throw new UserError(`the waker process (pid ${this.pid}) died: stopping the guest`);
       for (const w of this.wakeBuf.subarray(0, n)) {
         const fd = this.toLauncher.get(w);
         if (fd === undefined) throw new Error(`waker reported unknown fd ${w}`);
@@ -105,10 +114,15 @@ export class WakerClient {
     this.send(ControlOp.Ignore, fd);
   }
 
-  /** Close our ends: the waker sees end of file and exits. */
+  /** Close our ends: the waker sees end of file and exits (leaving the terminal to us). */
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
+    try {
+      fs.writeSync(this.controlFd, encodeRecord(ControlOp.Stop, 0));
+    } catch {
+      // EPIPE: the waker is already gone.
+    }
     fs.closeSync(this.controlFd);
     fs.closeSync(this.wakeFd);
   }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../launcher/user-error';
-import { mapFile, pageSize, Region, reserve, unmap } from '../launcher/native';
+import { busFaultCount, fallocate, mapFile, pageSize, Region, reserve, takeBusFault, unmap } from '../launcher/native';
 import { FILE_SIZE, HEADER_SIZE, headerProblem, newHeader } from './layout';
 
 /**
@@ -61,6 +61,9 @@ export class NetFile {
       fs.readSync(fd, head, 0, HEADER_SIZE, 0);
       const problem = headerProblem(head, st.size);
       if (problem) throw new UserError(`network file ${file} ${problem}`);
+      // A file made elsewhere may be sparse: its holes are filled now, so
+      // that a full filesystem is this message and not SIGBUS mid-frame.
+      reserveSpace(fd, file, 'join');
       const length = Math.ceil(FILE_SIZE / pageSize()) * pageSize();
       const region = reserve(length);
       try {
@@ -78,12 +81,51 @@ export class NetFile {
     }
   }
 
+  /**
+   * Whether the file lost pages under our mapping (another process truncated
+   * it): a one-line description, or null. The pages now read as zeros in
+   * this process only, so every slot of ours on it is cut off.
+   */
+  lostPages(): string | null {
+    // Asked on every frame: the common answer costs one memory read.
+    const count = busFaultCount();
+    if (count === this.faultsSeen) return this.lost;
+    this.faultsSeen = count;
+    if (this.lost === null) {
+      const fault = takeBusFault(this.region);
+      if (fault) this.lost = `network file ${this.file} was truncated under us (${fault.pages} page${fault.pages === 1 ? '' : 's'} gone)`;
+    }
+    return this.lost;
+  }
+
+  private lost: string | null = null;
+  private faultsSeen = busFaultCount();
+
   /** Called when this process no longer holds any slot of the file: unmap and close. */
   releaseIfUnused(): void {
     if (this.heldSlots.size > 0) return;
     NetFile.open.delete(this.key);
     unmap(this.region);
     fs.closeSync(this.fd);
+  }
+}
+
+/**
+ * Real blocks for the whole file (posix_fallocate). The file is used through
+ * a shared mapping, and a hole the filesystem cannot fill when a page is
+ * first touched is SIGBUS in every launcher on the file.
+ */
+function reserveSpace(fd: number, file: string, doing: 'create' | 'join'): void {
+  try {
+    fallocate(fd, 0, FILE_SIZE);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? String(e);
+    if (code === 'ENOSPC') {
+      throw new UserError(`cannot ${doing} network file ${file}: no space for its ${FILE_SIZE >> 10} KiB on that filesystem (ENOSPC)`);
+    }
+    // Filesystems without fallocate (EOPNOTSUPP) keep the old risk rather than refusing.
+    if (code === 'EOPNOTSUPP' || code === 'ENOSYS') return;
+    throw new UserError(`cannot ${doing} network file ${file}: ${code}`);
   }
 }
 
@@ -117,6 +159,7 @@ function createIfMissing(file: string): void {
       // An unusual umask must not make the file unreadable to its owner, nor readable to others.
       fs.fchmodSync(fd, 0o600);
       fs.ftruncateSync(fd, FILE_SIZE);
+      reserveSpace(fd, file, 'create');
       fs.writeSync(fd, newHeader(), 0, HEADER_SIZE, 0);
     } finally {
       fs.closeSync(fd);

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
-import { tryLock, unlock } from '../launcher/native';
+import { performance } from 'node:perf_hooks';
+import { lockHolder, tryLock, unlock } from '../launcher/native';
 import { UserError } from '../launcher/user-error';
 import { NetFile } from './file';
 import {
@@ -19,12 +20,44 @@ import { drainFifo, openOwnFifo, Wakers } from './wake';
 
 const ETH_HLEN = 14;
 
+/**
+ * Mark slots whose owner died (SIGKILL, SIGTERM without a handler, a failed
+ * start) as not live: their lock went with the process, but their flags
+ * stayed, and senders would copy every frame for them into their rings
+ * until the slot was taken again. A slot being joined is locked before it
+ * is marked live, and a leaving one is unmarked before it is unlocked, so a
+ * live slot without a lock holder is always a dead one.
+ */
+function clearDeadSlots(net: NetFile): void {
+  for (let s = 0; s < SLOTS; s++) clearIfDead(net, s);
+}
+
+/** clearDeadSlots for one slot. */
+function clearIfDead(net: NetFile, s: number): void {
+  if (net.heldSlots.has(s)) return;
+  const flags = Atomics.load(net.words, slotFlags(s) >> 2);
+  if ((flags & FLAG_LIVE) === 0) return;
+  const generation = Atomics.load(net.words, slotGeneration(s) >> 2);
+  if (lockHolder(net.fd, slotLockByte(s)) !== 0) return;
+  // A newcomer that took the slot meanwhile has moved its generation on.
+  if (Atomics.load(net.words, slotGeneration(s) >> 2) !== generation) return;
+  Atomics.compareExchange(net.words, slotFlags(s) >> 2, flags, 0);
+}
+
+/** How often a sender may ask whether the owner of a full ring is still alive. */
+const DEAD_CHECK_MS = 1000;
+
 export interface JoinOptions {
   /**
    * For tests only: called inside send() with a receiver's cell reserved and
    * half the frame copied, to stand in for a sender dying at the worst moment.
    */
   halfWritten?: () => void;
+  /**
+   * Called once if the file loses pages under us (truncated by another
+   * process): the port is then off the network, as if unplugged.
+   */
+  onLost?: (reason: string) => void;
 }
 
 /**
@@ -47,6 +80,10 @@ export class ShareNet {
   private readonly rings: Rings;
   private readonly wakers: Wakers;
   private left = false;
+  /** When each slot's owner was last checked for life (deliver). */
+  private readonly deadChecked = new Float64Array(SLOTS).fill(-Infinity);
+  /** Why the port is off the network (the file was truncated under it), or null. */
+  lostReason: string | null = null;
 
   private constructor(
     private readonly net: NetFile,
@@ -81,9 +118,12 @@ export class ShareNet {
       net.heldSlots.add(slot);
       // Whatever a dead predecessor left in the slot is void from here on.
       Atomics.store(net.words, slotFlags(slot) >> 2, 0);
+      clearDeadSlots(net);
       wakeFd = openOwnFifo(net.fifoBase, file, slot);
       const me = new ShareNet(net, slot, wakeFd, options);
       me.takeOver(mac);
+      const lost = net.lostPages();
+      if (lost) throw new UserError(lost);
       return me;
     } catch (e) {
       if (slot >= 0) {
@@ -104,6 +144,7 @@ export class ShareNet {
    */
   send(frame: Uint8Array): void {
     this.checkJoined();
+    if (this.lostReason !== null) return;
     if (frame.length < ETH_HLEN || frame.length > MAX_FRAME) {
       this.droppedSize++;
       return;
@@ -115,6 +156,7 @@ export class ShareNet {
       if (!(flags & FLAG_LIVE)) continue;
       if (group || flags & FLAG_PROMISC || this.macIs(s, frame)) this.deliver(s, frame);
     }
+    this.fileIntact();
   }
 
   /**
@@ -125,11 +167,15 @@ export class ShareNet {
   receive(into: Uint8Array): number {
     this.checkJoined();
     if (into.length < MAX_FRAME) throw new Error(`receive buffer of ${into.length} bytes is smaller than a frame (${MAX_FRAME})`);
-    const length = this.rings.take(this.slot, into);
-    if (length > 0) return length;
-    // Arm, then look again: a frame that arrived in between found us unarmed and did not wake us.
-    Atomics.store(this.words, slotArmed(this.slot) >> 2, 1);
-    return this.rings.take(this.slot, into);
+    if (this.lostReason !== null) return 0;
+    let length = this.rings.take(this.slot, into);
+    if (length === 0) {
+      // Arm, then look again: a frame that arrived in between found us unarmed and did not wake us.
+      Atomics.store(this.words, slotArmed(this.slot) >> 2, 1);
+      length = this.rings.take(this.slot, into);
+    }
+    // What was read from pages the file no longer has is zeros, not a frame.
+    return this.fileIntact() ? length : 0;
   }
 
   /** Consume the wake-ups that made wakeFd readable (call receive() afterwards). */
@@ -184,6 +230,13 @@ export class ShareNet {
   private deliver(s: number, frame: Uint8Array): void {
     if (!this.rings.put(s, this.slot, frame, this.options.halfWritten)) {
       this.droppedFull++;
+      // A dead slot's ring fills and stays full: that is when to ask (at
+      // most once a second per slot, a slow receiver being the usual case).
+      const now = performance.now();
+      if (now - this.deadChecked[s] >= DEAD_CHECK_MS) {
+        this.deadChecked[s] = now;
+        clearIfDead(this.net, s);
+      }
       return;
     }
     if (Atomics.exchange(this.words, slotArmed(s) >> 2, 0) !== 0) this.wake(s);
@@ -197,6 +250,19 @@ export class ShareNet {
     const at = slotMac(s);
     for (let i = 0; i < 6; i++) if (this.bytes[at + i] !== frame[i]) return false;
     return true;
+  }
+
+  /**
+   * After touching the file: false (once reporting why) if it lost pages
+   * under us. One call into the addon per operation, next to copying a frame.
+   */
+  private fileIntact(): boolean {
+    if (this.lostReason !== null) return false;
+    const lost = this.net.lostPages();
+    if (lost === null) return true;
+    this.lostReason = `${lost}: guest network port ${this.slot} is off the network`;
+    this.options.onLost?.(this.lostReason);
+    return false;
   }
 
   private checkJoined(): void {

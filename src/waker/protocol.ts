@@ -5,7 +5,10 @@
  *   fd 4  WAKE_FD     write end of the wake pipe (waker -> launcher)
  *   fd 5… the input descriptors to watch (stdin, taps, sharenet notifications)
  *
- * and the watched fd numbers as its arguments.
+ * and the watched fd numbers as its arguments, and, if the launcher made a
+ * terminal raw, `--restore=<fd>:<hex>`: that watched fd and the terminal
+ * state (struct termios, as the addon's tcgetattr returns it) to put back if
+ * the launcher dies without doing so itself (SIGKILL).
  *
  * Wake pipe: one byte per event, the (waker-side) number of the descriptor
  * that became readable. The waker then stops watching that descriptor until
@@ -15,6 +18,8 @@
  * Control pipe: fixed 4-byte records, [op, 0, fd low, fd high]. A record is
  * written whole (far below PIPE_BUF), so it arrives whole. End of file on the
  * control pipe means the launcher is gone (even by SIGKILL): the waker exits.
+ * A launcher that stops the waker on purpose says Stop first; without it,
+ * end of file means the launcher died, and the waker restores the terminal.
  */
 export const CONTROL_FD = 3;
 export const WAKE_FD = 4;
@@ -29,7 +34,11 @@ export enum ControlOp {
   Ignore = 1,
   /** The launcher has served the descriptor: watch it again. */
   Rearm = 2,
+  /** The launcher is stopping the waker and puts the terminal back itself. */
+  Stop = 3,
 }
+
+export const RESTORE_ARG = '--restore=';
 
 export interface ControlRecord {
   op: ControlOp;
@@ -57,7 +66,7 @@ export class RecordDecoder {
     const out: ControlRecord[] = [];
     for (let i = 0; i < whole; i += RECORD_BYTES) {
       const op = all[i];
-      if (op !== ControlOp.Ignore && op !== ControlOp.Rearm) throw new Error(`waker: bad control op ${op}`);
+      if (op !== ControlOp.Ignore && op !== ControlOp.Rearm && op !== ControlOp.Stop) throw new Error(`waker: bad control op ${op}`);
       out.push({ op, fd: all.readUInt16LE(i + 2) });
     }
     this.pending = all.subarray(whole);

@@ -13,6 +13,8 @@
  *                                 -> {dropped} after `count` numbered frames and an end marker;
  *                                    first {started:true} after `startedAfter` frames, if given
  *   {op:"collect", senders}       -> {received, bad, disorder} once every sender's end marker came
+ *
+ * If the file loses pages under the port (truncated), "lost: <reason>" goes to stderr.
  */
 import * as readline from 'node:readline';
 import { poll, pollEvents } from '../../src/launcher/native';
@@ -32,7 +34,10 @@ function halfWritten(): void {
 
 let port: ShareNet;
 try {
-  port = ShareNet.join(file, Buffer.from(macHex, 'hex'), { halfWritten });
+  port = ShareNet.join(file, Buffer.from(macHex, 'hex'), {
+    halfWritten,
+    onLost: (reason) => process.stderr.write(`lost: ${reason}\n`),
+  });
 } catch (e) {
   if (!(e instanceof UserError)) throw e;
   process.stderr.write(e.message + '\n');

@@ -33,6 +33,13 @@ describe('command line', () => {
       assert.equal(run(['64', 'vmlinux']).cmdline, '');
     });
 
+    it('takes --block=<file>,ro as a read-only disk', () => {
+      assert.deepEqual(run(['--block=a.img,ro', '--block=b.img', '64', 'k']).devices, [
+        { kind: 'block', path: 'a.img', readOnly: true },
+        { kind: 'block', path: 'b.img' },
+      ]);
+    });
+
     it('keeps devices in command-line order, wherever the options are', () => {
       // The original documentation's own example puts options after the kernel.
       const o = run(['--block=a.img', '64m', '--tunnet=192.168.19.1', 'vmlinux', '--block', 'b.img', '--sharenet=net', 'root=/dev/vda', '--rng', '--tunnet=bridge:br0']);
@@ -98,6 +105,7 @@ describe('command line', () => {
       userError(['--tunnet=1.2.3', '64', 'k'], /^--tunnet=1.2.3: not an IPv4 address or bridge:<name>$/);
       userError(['--tunnet=1.2.3.256', '64', 'k'], /not an IPv4 address/);
       userError(['--tunnet=bridge:', '64', 'k'], /^--tunnet=bridge: must name a bridge$/);
+      userError(['--tunnet=10.0.0.1', '--tunnet=010.0.0.001', '64', 'k'], /^--tunnet=010.0.0.001 is given twice: each tap needs its own host address$/);
       userError(['--tunnet=bridge:a/b', '64', 'k'], /'a\/b' is not a valid bridge name/);
       userError(['--timer-slack=-1', '64', 'k'], /^--timer-slack=-1: not a number of milliseconds from 0 to 1000$/);
       userError(['--timer-slack=1001', '64', 'k'], /^--timer-slack=1001: not a number/);
@@ -161,7 +169,16 @@ describe('command line', () => {
       fails(['64', dir], new RegExp(`^kernel '${dir}' is a directory$`));
       fails([`--initrd=${missing}`, '64', notAKernel], new RegExp(`^cannot open initrd '${missing}': no such file or directory`));
       fails([`--block=${missing}`, '64', notAKernel], new RegExp(`^cannot open block file '${missing}': no such file or directory`));
-      fails([`--block=${dir}`, '64', notAKernel], new RegExp(`^cannot open block file '${dir}': illegal operation on a directory \\(EISDIR\\)$`));
+      fails([`--block=${dir}`, '64', notAKernel], new RegExp(`^block file '${dir}' is a directory$`));
+    });
+
+    it('refuses one disk given twice, by any name', () => {
+      const img = path.join(dir, 'twice.img');
+      fs.writeFileSync(img, Buffer.alloc(4096));
+      fails([`--block=${img}`, `--block=${img}`, '64', notAKernel], new RegExp(`^block file '${img}' is given twice: one disk, one --block$`));
+      const link = path.join(dir, 'twice-link.img');
+      fs.symlinkSync(img, link);
+      fails([`--block=${img}`, `--block=${link},ro`, '64', notAKernel], new RegExp(`^block file '${link}' is given twice \\(also as '${img}'\\)`));
     });
 
     it('names a kernel the user may not read', function () {

@@ -216,6 +216,26 @@ describe('loader: bzImages built by the test', function () {
       });
     }
 
+    // A decompression bomb: a valid ELF followed by 24 MiB of zeros, which
+    // compress to almost nothing. In a 16 MiB guest it must be refused while
+    // decoding, before the output is ever held in memory.
+    for (const c of KERNEL_COMPRESSIONS) {
+      it(`a ${c.name} payload that unpacks to more than the guest's memory (a decompression bomb)`, () => {
+        const bomb = Buffer.concat([elf, Buffer.alloc(24 * MiB)]);
+        const path = write(dir, `bz-bomb-${c.name}`, makeBzImage({ version: 0x020f, payload: kernelCompress(c, bomb) }));
+        assert.throws(
+          () => load(path, { mem: 16 * MiB }),
+          refusal(path, new RegExp(`: the ${c.name} kernel inside unpacks to more than the guest's 16 MiB of memory$`)),
+        );
+      });
+    }
+
+    it('an old bzImage whose gzip stream unpacks to more than the guest\'s memory', () => {
+      const gz = compress('gzip', ['-9'], Buffer.concat([raw, Buffer.alloc(24 * MiB)]));
+      const path = write(dir, 'bz-legacy-bomb', makeBzImage({ version: 0x0204, payload: gz }));
+      assert.throws(() => load(path, { mem: 16 * MiB }), refusal(path, /: the gzip kernel inside unpacks to more than the guest's 16 MiB of memory$/));
+    });
+
     it('a payload compressed with something lguest cannot decode', () => {
       const path = write(dir, 'bz-lzo', makeBzImage({ version: 0x020f, payload: Buffer.from([0x89, 0x4c, 0x5a, 0x4f, 0, 0, 0, 0]) }));
       assert.throws(() => load(path), refusal(path, /the kernel inside is lzo compressed, which lguest cannot decompress \(try --no-direct\)/));

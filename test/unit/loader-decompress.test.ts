@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import { compressionOf, CorruptData, decompress } from '../../src/launcher/loaders/decompress';
+import { compressionOf, CorruptData, decompress, TooLarge } from '../../src/launcher/loaders/decompress';
 import { bcjX86Decode } from '../../src/launcher/loaders/decompress/bcj-x86';
 import { decodeGzipMember } from '../../src/launcher/loaders/decompress/gzip';
 import { compress, ensureTools, KERNEL_COMPRESSIONS, kernelCompress, MiB } from './loader-helpers';
@@ -28,6 +28,12 @@ describe('loader decompression', function () {
       const z = compressed.get(c.name)!;
       assert.deepEqual(compressionOf(z), { name: c.name, supported: true });
       assert.ok(Buffer.from(decompress(z)).equals(code));
+    });
+
+    it(`stops ${c.name} at the output limit, and decodes exactly up to it`, () => {
+      const z = compressed.get(c.name)!;
+      assert.throws(() => decompress(z, code.length - 1), (e: unknown) => e instanceof TooLarge && e.limit === code.length - 1);
+      assert.ok(Buffer.from(decompress(z, code.length)).equals(code));
     });
 
     it(`reports truncated ${c.name} data as corrupt`, () => {

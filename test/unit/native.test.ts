@@ -114,6 +114,50 @@ describe('native addon', () => {
       fs.closeSync(fd);
     });
 
+    it('survives a mapped file shrinking: zero pages instead of SIGBUS, and takeBusFault names the file once', () => {
+      const file = tmpFile('shrinks', Buffer.alloc(3 * page, 0x5a));
+      const fd = fs.openSync(file, 'r+');
+      const r = native.reserve(4 * page);
+      native.mapFile(r, 0, 3 * page, fd, 0, true);
+      const u8 = new Uint8Array(r.buffer);
+      assert.equal(u8[2 * page], 0x5a);
+      assert.equal(native.takeBusFault(r), null);
+      fs.ftruncateSync(fd, page);
+      // Without the handler this read kills the process.
+      assert.equal(u8[2 * page + 5], 0);
+      assert.equal(u8[page + 1], 0);
+      assert.equal(u8[0], 0x5a, 'what the file still has is still mapped');
+      const fault = native.takeBusFault(r)!;
+      assert.ok(fault.what.includes(file), fault.what);
+      assert.equal(fault.pages, 2);
+      assert.equal(native.takeBusFault(r), null, 'reported once');
+      native.unmap(r);
+      fs.closeSync(fd);
+    });
+
+    it('fallocate gives a file real blocks, and says ENOSPC when the filesystem has none', function () {
+      const file = tmpFile('sparse', '');
+      const fd = fs.openSync(file, 'r+');
+      native.fallocate(fd, 0, 4 * page);
+      assert.equal(fs.fstatSync(fd).size, 4 * page);
+      assert.ok(fs.fstatSync(fd).blocks * 512 >= 4 * page);
+      fs.closeSync(fd);
+      if (process.getuid!() !== 0) return;
+      const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'lguest-native-tmpfs-'));
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt]);
+      try {
+        const small = fs.openSync(path.join(mnt, 'big'), 'w');
+        try {
+          expectErrno(() => native.fallocate(small, 0, 8 << 20), 'ENOSPC', 'posix_fallocate', mnt);
+        } finally {
+          fs.closeSync(small);
+        }
+      } finally {
+        execFileSync('umount', [mnt]);
+        fs.rmdirSync(mnt);
+      }
+    });
+
     it('reports mmap failures with the errno name and the file', () => {
       const file = tmpFile('ro', Buffer.alloc(page));
       const fd = fs.openSync(file, 'r');

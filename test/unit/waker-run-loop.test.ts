@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { STRING_YIELD } from '../../src/guest/cpu/strings';
 import { GuestError } from '../../src/guest/guest-error';
 import { Guest, InputResult, runLoop, Wakeups } from '../../src/launcher/run-loop';
 
@@ -73,5 +74,23 @@ describe('run loop', () => {
       msUntilDeadline: () => Infinity,
     };
     await assert.rejects(runLoop(dead, new ScriptedWakeups([]), []), /triple fault/);
+  });
+
+  it('takes a rep instruction that yielded (STRING_YIELD) as a used slice: input is served, then the guest runs on', async () => {
+    let runs = 0;
+    const guest: Guest = {
+      get exitCode() {
+        return runs >= 3 ? 0 : null;
+      },
+      run: () => {
+        runs++;
+        throw STRING_YIELD;
+      },
+      msUntilDeadline: () => assert.fail('asked for a deadline while busy'),
+    };
+    const w = new ScriptedWakeups([[7], [7]]);
+    assert.equal(await runLoop(guest, w, [source(7, [])]), 0);
+    assert.equal(runs, 3);
+    assert.deepEqual(w.log, ['rearm 7', 'rearm 7']);
   });
 });

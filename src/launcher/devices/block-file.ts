@@ -55,9 +55,10 @@ function transferAll(
 
 /**
  * A --block file: a regular file or a host block device. It is opened
- * read-only when the user made it so (no write permission bits: root could
- * write it anyway, but clearly should not) or when the file system refuses
- * writing; the guest then sees a read-only disk.
+ * read-only when the user asks (--block=<file>,ro) or made it so (no write
+ * permission bits: root could write it anyway, but clearly should not), or
+ * when writing is refused (EACCES, EPERM, EROFS: someone else's image, a
+ * read-only mount); the guest then sees a read-only disk.
  *
  * A writable disk holds an fcntl lock on its first byte while it is open,
  * so a second launcher cannot write the same image (the kernel drops the
@@ -80,7 +81,8 @@ export class BlockFile implements BlockBackend {
     this.id = Buffer.from(basename(path)).subarray(0, 20);
   }
 
-  static open(file: string): BlockFile {
+  /** Open `file`; `readOnly` asks for a read-only disk (--block=<file>,ro) whatever the file allows. */
+  static open(file: string, readOnly = false): BlockFile {
     let st: fs.Stats;
     try {
       st = fs.statSync(file);
@@ -88,7 +90,7 @@ export class BlockFile implements BlockBackend {
       throw new UserError(`${file}: ${reason(e)}`);
     }
     if (!st.isFile() && !st.isBlockDevice()) throw new UserError(`${file}: not a regular file or a block device`);
-    let readOnly = st.isFile() && (st.mode & 0o222) === 0;
+    readOnly ||= st.isFile() && (st.mode & 0o222) === 0;
     let fd: number;
     try {
       fd = fs.openSync(file, readOnly ? 'r' : 'r+');

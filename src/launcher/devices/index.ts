@@ -16,7 +16,7 @@ export interface NetRequest {
 }
 
 /** One device option from the command line, in command-line order. */
-export type DeviceRequest<N extends NetRequest = NetRequest> = { kind: 'block'; path: string } | { kind: 'rng' } | N;
+export type DeviceRequest<N extends NetRequest = NetRequest> = { kind: 'block'; path: string; readOnly?: boolean } | { kind: 'rng' } | N;
 
 export interface DeviceContext<N extends NetRequest = NetRequest> {
   memory: GuestMemory;
@@ -65,9 +65,9 @@ export function createDevices<N extends NetRequest>(list: readonly DeviceRequest
     const devices: Devices = { console: hvc, blocks: [], nets: [], functions: [plug(hvc)], close };
     for (const req of list) {
       if (req.kind === 'block') {
-        const file = BlockFile.open(req.path);
+        const file = BlockFile.open(req.path, req.readOnly ?? false);
         files.push(file);
-        const blk = new VirtioBlock(`virtio-blk ${req.path}`, file);
+        const blk = new VirtioBlock(`virtio-blk ${req.path}${file.readOnly ? ' (read-only)' : ''}`, file);
         devices.blocks.push(blk);
         devices.functions.push(plug(blk));
       } else if (req.kind === 'rng') {

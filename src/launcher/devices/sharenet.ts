@@ -13,9 +13,12 @@ export class ShareNetBackend implements HostNetBackend {
 
   private constructor(readonly port: ShareNet) {}
 
-  /** Join the network in `file` (created if missing) as `mac`. */
-  static open(file: string, mac: Uint8Array): ShareNetBackend {
-    return new ShareNetBackend(ShareNet.join(file, mac));
+  /**
+   * Join the network in `file` (created if missing) as `mac`. `warn` hears,
+   * once, that the file was truncated under us and the port is unplugged.
+   */
+  static open(file: string, mac: Uint8Array, warn: (msg: string) => void = () => {}): ShareNetBackend {
+    return new ShareNetBackend(ShareNet.join(file, mac, { onLost: warn }));
   }
 
   get fd(): number {

@@ -15,6 +15,13 @@ export class KernelImage {
     readonly bytes: Buffer,
   ) {}
 
+  /**
+   * The most a compressed kernel inside this image may unpack to: the
+   * guest's memory (loadGuest sets it before any format looks inside). A
+   * payload that would be bigger is refused while it is being decoded.
+   */
+  unpackLimit = Infinity;
+
   static open(path: string): KernelImage {
     const fd = openUserFile(path, 'kernel', 'r');
     try {

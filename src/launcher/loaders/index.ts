@@ -57,6 +57,7 @@ export function loadGuest(target: LoadTarget, opts: LoadOptions): BootState {
     if (initrd && initrd.size > memory.size) {
       throw initrd.error(`${initrd.size} bytes is larger than the guest's ${mib(memory.size)} of memory`);
     }
+    kernel.unpackLimit = memory.size;
     const format = FORMATS.find((f) => f.probe(kernel, opts));
     if (!format) throw kernel.error('not a kernel lguest knows (ELF vmlinux, bzImage, Xeno image or multiboot)');
     opts.verbose(`Kernel ${kernel.path}: ${format.name}`);

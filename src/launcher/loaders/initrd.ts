@@ -9,8 +9,7 @@ export interface PlacedInitrd {
 }
 
 /**
- * Put the initrd in guest memory, page aligned so it can be mapped from the
- * file: by default as high as it goes below `limit` (the top of RAM, as the
+ * Put the initrd in guest memory, page aligned: by default as high as it goes below `limit` (the top of RAM, as the
  * original did, or lower if the kernel says initrd_addr_max), or at `at`
  * (a Xeno image puts it right after the kernel).
  */
@@ -23,9 +22,10 @@ export function placeInitrd(ctx: LoadContext, where: { limit?: number; at?: numb
     where.at !== undefined
       ? (ctx.layout.claim(where.at, len, 'the initrd', fail), where.at)
       : ctx.layout.highest(len, where.limit ?? ctx.memory.size, 'the initrd', fail);
-  const mapped = placeFile(ctx.target, { fd: initrd.fd, fail }, 0, addr, initrd.size);
-  ctx.opts.verbose(
-    `Initrd ${initrd.path}: ${initrd.size} bytes at 0x${hex(addr)} (${mapped === initrd.size ? 'mapped' : mapped > 0 ? 'mapped, last page copied' : 'copied'})`,
-  );
+  // Copied, never mapped: build scripts rewrite initrds in place (`> initrd.gz`),
+  // and a mapping would then read another file's bytes or raise SIGBUS in
+  // the middle of the guest's boot. Reading it costs milliseconds.
+  placeFile({ memory: ctx.memory }, { fd: initrd.fd, fail }, 0, addr, initrd.size);
+  ctx.opts.verbose(`Initrd ${initrd.path}: ${initrd.size} bytes at 0x${hex(addr)} (copied)`);
   return { addr, size: initrd.size };
 }

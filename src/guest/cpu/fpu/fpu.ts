@@ -12,10 +12,13 @@
  * root, remainder, scale, round-to-integer, the compares and all conversions
  * (m32/m64/m80, integers of 16/32/64 bits, packed BCD) are bit-exact,
  * including the exception flags and C1. There is no loss beyond 2^53: 64-bit
- * integers and 64-bit significands are held exactly. Only the transcendental
+ * integers and 64-bit significands are held exactly. The transcendental
  * instructions (fsin, fcos, fsincos, fptan, fpatan, f2xm1, fyl2x, fyl2xp1)
- * go through JavaScript doubles, with a relative error within 2^-51
- * (see transcendental.ts). Nothing is allocated per instruction.
+ * are evaluated in double-double arithmetic and rounded once under the
+ * control word: within 1 ulp of the 64-bit result, and mostly bit-exact
+ * with this machine's x87 (see transcendental.ts). Nothing is allocated per
+ * instruction (the BigInt reduction of trigonometric arguments beyond 2^29
+ * aside).
  *
  * Exceptions follow the hardware: masked exceptions give the IEEE default
  * result; an unmasked one sets ES and B, suppresses the result where the
@@ -30,7 +33,7 @@ import {
   Num, ZERO, FINITE, INF, QNAN, SNAN, BAD, IE, DE, ZE, OE, UE, SF, C1, DBL, SGL,
   CMP_LT, CMP_EQ, CMP_GT, RC_DOWN, RC_UP,
   unpackExt, unpackDouble, unpackSingle, unpackInt, extSE, packDouble, packSingle, packedLo,
-  roundTo, add, mul, div, sqrt, compare, cmpFlags, roundToInt, intHi, intLo, roundInt, scale,
+  roundTo, add, mul, div, sqrt, compare, cmpFlags, roundToInt, INT, roundInt, scale,
   remainder, remQuot, remPartial,
 } from './softfloat';
 import { trig, atan2, exp2m1, ylog2x } from './transcendental';
@@ -82,8 +85,10 @@ export class Fpu {
   /** Bit i set: physical register i is empty (the abridged tag, inverted). */
   private empty = 0xFF;
   private readonly se = new Uint16Array(8);
-  private readonly mhi = new Uint32Array(8);
-  private readonly mlo = new Uint32Array(8);
+  // Significand words as int32: read as uint32 (>= 2^31) and passed to a
+  // call, they would be boxed as heap numbers.
+  private readonly mhi = new Int32Array(8);
+  private readonly mlo = new Int32Array(8);
   // Last instruction and operand pointers, and the opcode.
   private fip = 0; private fcs = 0; private fdp = 0; private fds = 0; private fop = 0;
   private nextCs = 0; private nextEip = 0; private nextDs = 0;
@@ -323,8 +328,8 @@ export class Fpu {
       case 0o75: {
         const lo = h.read32(addr), hi = h.read32(addr + 4);
         if (hi & 0x80000000) {   // two's complement magnitude
-          const nl = (~lo + 1) >>> 0;
-          unpackInt(true, (~hi + (nl === 0 ? 1 : 0)) >>> 0, nl, b);
+          const nl = (~lo + 1) | 0;   // int32 words: no boxing on the call
+          unpackInt(true, (~hi + (nl === 0 ? 1 : 0)) | 0, nl, b);
         } else unpackInt(false, hi, lo, b);
         this.touch(op, modrm, addr); this.fldExact(b); return;
       }
@@ -468,15 +473,17 @@ export class Fpu {
       else {
         const f = roundToInt(a, this.rc());
         // The magnitude must be below 2^(bits-1), or equal to it when negative.
-        const lh = bits === 64 ? 0x80000000 : 0, ll = bits === 64 ? 0 : 2 ** (bits - 1);
+        const intHi = INT[0], intLo = INT[1];
+        const lh = bits === 64 ? 0x80000000 : 0, ll = bits === 64 ? 0 : bits === 32 ? 0x80000000 : 0x8000;
         const cmp = f < 0 ? 1 : intHi !== lh ? (intHi > lh ? 1 : -1) : intLo !== ll ? (intLo > ll ? 1 : -1) : 0;
         if (cmp > 0 || (cmp === 0 && a.s === 0)) flags = IE;
         else {
           flags = f;
+          // The words as int32 (write32 takes either): a computed uint32 passed on would be boxed.
           if (a.s) {   // two's complement
-            wlo = (~intLo + 1) >>> 0;
-            whi = (~intHi + (wlo === 0 ? 1 : 0)) >>> 0;
-          } else { wlo = intLo; whi = intHi; }
+            wlo = (~intLo + 1) | 0;
+            whi = (~intHi + (wlo === 0 ? 1 : 0)) | 0;
+          } else { wlo = intLo | 0; whi = intHi | 0; }
           if (bits === 16) wlo &= 0xFFFF;
         }
       }
@@ -525,8 +532,8 @@ export class Fpu {
       else {
         const f = roundToInt(a, this.rc());
         // 10^18 = 0x0DE0B6B3_A7640000
-        if (f < 0 || intHi > 0x0DE0B6B3 || (intHi === 0x0DE0B6B3 && intLo >= 0xA7640000)) { flags = IE; indefinite = true; }
-        else { flags = f; neg = a.s === 1; ih = intHi; il = intLo; }
+        if (f < 0 || INT[0] > 0x0DE0B6B3 || (INT[0] === 0x0DE0B6B3 && INT[1] >= 0xA7640000)) { flags = IE; indefinite = true; }
+        else { flags = f; neg = a.s === 1; ih = INT[0]; il = INT[1]; }
       }
     }
     if (flags & ~this.cw & IE) {
@@ -958,7 +965,11 @@ export class Fpu {
     let f = trig(fn === 2 ? 2 : 0, this.a, this.cw, r);
     if (fn === 2) {
       if (r.isNaN()) r2.copy(r); else { r2.setZero(0); r2.cls = FINITE; r2.hi = 0x80000000; }
-    } else f |= trig(1, this.a, this.cw, r2);
+    } else {
+      // C1 says how the cosine (the pushed result) was rounded (measured).
+      const g = trig(1, this.a, this.cw, r2);
+      f = (f & ~C1) | g;
+    }
     if (!this.commit(f, false)) return;
     this.store(0, r);
     this.push(r2);

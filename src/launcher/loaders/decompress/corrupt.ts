@@ -8,3 +8,15 @@ export class CorruptData extends Error {
     this.name = 'CorruptData';
   }
 }
+
+/**
+ * The output would pass `limit` bytes (the guest's memory): a decompression
+ * bomb, or a kernel too big for the guest. Raised while decoding, before the
+ * memory for such an output is ever allocated.
+ */
+export class TooLarge extends CorruptData {
+  constructor(readonly limit: number) {
+    super(`unpacks to more than ${limit} bytes`);
+    this.name = 'TooLarge';
+  }
+}

@@ -1,5 +1,5 @@
 import { inflateRawSync } from 'zlib';
-import { CorruptData } from './corrupt';
+import { CorruptData, TooLarge } from './corrupt';
 import { crc32 } from './crc';
 
 /**
@@ -25,7 +25,7 @@ export interface GzipResult {
   length: number;
 }
 
-export function decodeGzipMember(src: Uint8Array): GzipResult {
+export function decodeGzipMember(src: Uint8Array, limit = Infinity): GzipResult {
   if (!isGzip(src)) throw new CorruptData('not gzip data');
   const flags = src[3];
   let p = 10;
@@ -45,10 +45,12 @@ export function decodeGzipMember(src: Uint8Array): GzipResult {
   let data: Buffer;
   let used: number;
   try {
-    const r = inflateRawSync(src.subarray(p), { info: true }) as unknown as { buffer: Buffer; engine: { bytesWritten: number } };
+    const options = limit < Infinity ? { info: true, maxOutputLength: Math.max(1, limit) } : { info: true };
+    const r = inflateRawSync(src.subarray(p), options) as unknown as { buffer: Buffer; engine: { bytesWritten: number } };
     data = r.buffer;
     used = r.engine.bytesWritten;
   } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new TooLarge(limit);
     throw new CorruptData(`gzip: ${(e as Error).message}`);
   }
   const t = p + used;

@@ -1,12 +1,12 @@
 import { decodeBzip2, isBzip2 } from './bzip2';
-import { CorruptData } from './corrupt';
+import { CorruptData, TooLarge } from './corrupt';
 import { decodeGzipMember, isGzip } from './gzip';
 import { decodeLz4Legacy, isLz4Legacy } from './lz4';
 import { decodeLzma, isLzma } from './lzma';
 import { decodeXz, isXz } from './xz';
 import { decodeZstd, isZstd } from './zstd';
 
-export { CorruptData };
+export { CorruptData, TooLarge };
 
 /**
  * The compressed payloads a bzImage can carry, told apart by their magic
@@ -15,11 +15,12 @@ export { CorruptData };
 interface Codec {
   name: string;
   is(b: Uint8Array): boolean;
-  decode(b: Uint8Array): Uint8Array;
+  /** Decode, throwing TooLarge as soon as the output would pass `limit` bytes. */
+  decode(b: Uint8Array, limit: number): Uint8Array;
 }
 
 const CODECS: Codec[] = [
-  { name: 'gzip', is: isGzip, decode: (b) => decodeGzipMember(b).data },
+  { name: 'gzip', is: isGzip, decode: (b, limit) => decodeGzipMember(b, limit).data },
   { name: 'xz', is: isXz, decode: decodeXz },
   { name: 'lzma', is: isLzma, decode: decodeLzma },
   { name: 'zstd', is: isZstd, decode: decodeZstd },
@@ -38,9 +39,13 @@ export function compressionOf(b: Uint8Array): { name: string; supported: boolean
   return { name: other ? other.name : 'unknown', supported: false };
 }
 
-/** Decompress; throws CorruptData. The caller checks compressionOf first. */
-export function decompress(b: Uint8Array): Uint8Array {
+/**
+ * Decompress; throws CorruptData, or TooLarge past `limit` bytes of output
+ * (the guest's memory: a kernel bigger than that cannot run anyway). The
+ * caller checks compressionOf first.
+ */
+export function decompress(b: Uint8Array, limit = Infinity): Uint8Array {
   const codec = CODECS.find((c) => c.is(b));
   if (!codec) throw new CorruptData('unknown compression');
-  return codec.decode(b);
+  return codec.decode(b, limit);
 }

@@ -66,9 +66,9 @@ function decodeBlock(src: Uint8Array, start: number, end: number, out: Growable)
   if (out.pos - blockStart > BLOCK_MAX) throw new CorruptData('lz4 block larger than 8 MiB');
 }
 
-export function decodeLz4Legacy(src: Uint8Array): Uint8Array {
+export function decodeLz4Legacy(src: Uint8Array, limit = Infinity): Uint8Array {
   if (!isLz4Legacy(src)) throw new CorruptData('not legacy lz4 data');
-  const out = new Growable(src.length * 3);
+  const out = new Growable(src.length * 3, limit);
   let p = 4;
   // A block needs a size and at least one byte; four or fewer bytes left
   // are the trailer (the kernel's appended size), not another block.

@@ -1,4 +1,4 @@
-import { CorruptData } from './corrupt';
+import { CorruptData, TooLarge } from './corrupt';
 import { Growable } from './growable';
 import { decodePropsByte, LzmaDecoder } from './lzma-decoder';
 
@@ -13,7 +13,7 @@ export function isLzma(b: Uint8Array): boolean {
   return b.length >= 13 && b[0] === 0x5d && b[1] === 0x00 && b[2] === 0x00;
 }
 
-export function decodeLzma(src: Uint8Array): Uint8Array {
+export function decodeLzma(src: Uint8Array, limit = Infinity): Uint8Array {
   if (src.length < 13) throw new CorruptData('truncated lzma header');
   const props = decodePropsByte(src[0]);
   if (!props) throw new CorruptData('bad lzma properties');
@@ -24,8 +24,9 @@ export function decodeLzma(src: Uint8Array): Uint8Array {
   const known = !(sizeLo === 0xffffffff && sizeHi === 0xffffffff);
   const size = sizeHi * 2 ** 32 + sizeLo;
   if (known && size > 2 ** 32) throw new CorruptData('lzma data claims more than 4 GiB');
+  if (known && size > limit) throw new TooLarge(limit);
 
-  const out = new Growable(known ? size : src.length * 4);
+  const out = new Growable(known ? size : src.length * 4, limit);
   const dec = new LzmaDecoder(dictSize, out);
   dec.setProps(props);
   dec.resetState();

@@ -118,13 +118,13 @@ function verifyCheck(kind: number, data: Uint8Array, stored: Uint8Array): void {
   if (!ok) throw new CorruptData('xz check mismatch');
 }
 
-export function decodeXz(src: Uint8Array): Uint8Array {
+export function decodeXz(src: Uint8Array, limit = Infinity): Uint8Array {
   if (!isXz(src) || src.length < 12) throw new CorruptData('not an xz stream');
   if (src[6] !== 0 || src[7] > 0x0f || crc32(src.subarray(6, 8)) !== le32(src, 8)) {
     throw new CorruptData('bad xz stream header');
   }
   const checkKind = src[7];
-  const out = new Growable(src.length * 4);
+  const out = new Growable(src.length * 4, limit);
   let p = 12;
   for (;;) {
     if (p >= src.length) throw new CorruptData('truncated xz stream');

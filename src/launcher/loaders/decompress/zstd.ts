@@ -1,5 +1,5 @@
-import { decompress as fzstd } from 'fzstd';
-import { CorruptData } from './corrupt';
+import { Decompress } from 'fzstd';
+import { CorruptData, TooLarge } from './corrupt';
 
 /**
  * Zstandard (CONFIG_KERNEL_ZSTD), decoded by fzstd. fzstd reads every frame
@@ -43,11 +43,22 @@ function frameLength(b: Uint8Array): number {
   return p;
 }
 
-export function decodeZstd(src: Uint8Array): Uint8Array {
+export function decodeZstd(src: Uint8Array, limit = Infinity): Uint8Array {
   const frame = src.subarray(0, frameLength(src));
+  // Streamed, counting as it goes: the one-shot call allocates whatever
+  // size the frame header claims, or grows without bound if it claims none.
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const stream = new Decompress((chunk) => {
+    total += chunk.length;
+    if (total > limit) throw new TooLarge(limit);
+    chunks.push(chunk.slice());
+  });
   try {
-    return fzstd(frame);
+    stream.push(frame, true);
   } catch (e) {
+    if (e instanceof TooLarge) throw e;
     throw new CorruptData(`zstd: ${(e as Error).message}`);
   }
+  return Buffer.concat(chunks, total);
 }

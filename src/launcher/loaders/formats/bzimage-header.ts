@@ -1,6 +1,8 @@
 import { protocolVersion, setupHeaderOf } from '../boot-params';
-import { compressionOf, CorruptData, decompress } from '../decompress';
+import { compressionOf, CorruptData, decompress, TooLarge } from '../decompress';
+import { mib } from '../layout';
 import { hex, KernelImage } from '../image';
+import type { UserError } from '../../user-error';
 
 /**
  * What the loaders read from a bzImage's real-mode header (boot.rst, "The
@@ -84,8 +86,9 @@ export function payloadOf(image: KernelImage, h: BzHeader): Payload | null {
     const c = compressionOf(raw);
     if (c.supported) {
       try {
-        result = { compression: c.name, data: decompress(raw) };
+        result = { compression: c.name, data: decompress(raw, image.unpackLimit) };
       } catch (e) {
+        if (e instanceof TooLarge) throw unpacksTooLarge(image, c.name);
         if (!(e instanceof CorruptData)) throw e;
         throw image.error(`corrupt ${c.name} payload at 0x${hex(h.payloadOffset)}: ${e.message}`);
       }
@@ -95,6 +98,11 @@ export function payloadOf(image: KernelImage, h: BzHeader): Payload | null {
   }
   payloads.set(image, result);
   return result;
+}
+
+/** A payload that would not fit in the guest (or a decompression bomb): said while decoding, not after. */
+export function unpacksTooLarge(image: KernelImage, compression: string): UserError {
+  return image.error(`the ${compression} kernel inside unpacks to more than the guest's ${mib(image.unpackLimit)} of memory`);
 }
 
 /** "2.15" from 0x020f. */

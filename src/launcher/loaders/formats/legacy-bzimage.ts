@@ -1,10 +1,10 @@
 import { KernelFormat, LoadContext } from '../context';
-import { CorruptData } from '../decompress';
+import { CorruptData, TooLarge } from '../decompress';
 import { decodeGzipMember } from '../decompress/gzip';
 import { hex, KernelImage } from '../image';
 import { bootLinux } from '../linux-boot';
 import { placeFile } from '../place';
-import { hasBootFlag, isBzImage, Payload, payloadOf, protocolString, readBzHeader } from './bzimage-header';
+import { hasBootFlag, isBzImage, Payload, payloadOf, protocolString, readBzHeader, unpacksTooLarge } from './bzimage-header';
 
 /**
  * An older bzImage (protocol before 2.07, or a payload that is not an ELF
@@ -63,8 +63,9 @@ function findGzipKernel(image: KernelImage, from: number): { data: Uint8Array; o
   for (let i = from; i + 10 <= b.length; i++) {
     if (b[i] !== 0x1f || b[i + 1] !== 0x8b || b[i + 2] !== 0x08 || b[i + 3] & 0xe0 || b[i + 9] !== 3) continue;
     try {
-      return { data: decodeGzipMember(b.subarray(i)).data, offset: i };
+      return { data: decodeGzipMember(b.subarray(i), image.unpackLimit).data, offset: i };
     } catch (e) {
+      if (e instanceof TooLarge) throw unpacksTooLarge(image, 'gzip');
       if (!(e instanceof CorruptData)) throw e;
       firstError ??= `corrupt gzip stream at 0x${hex(i)}: ${e.message}`;
     }
