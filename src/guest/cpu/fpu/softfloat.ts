@@ -11,8 +11,11 @@
  * destination format. Results are therefore bit-exact, including denormals,
  * C1 (round-up) and the exception flags.
  *
- * All working state lives in module-level numbers; nothing is allocated per
- * operation.
+ * All working state lives in typed arrays and int32 module-level numbers
+ * (V8 boxes a module-level variable holding a larger number on every write);
+ * nothing is allocated per operation. Division and square root form three
+ * 22-bit digits each from floating estimates, made exact on 22-bit limbs:
+ * no loop over bits.
  */
 
 /** Status-word bits used as flag results. C1 reports "rounded up". */
@@ -38,7 +41,7 @@ export const WIDE: Format = { emin: -1e6, emax: 1e6 };
 const BIAS_ADJUST = 24576;
 
 const TWO32 = 4294967296;
-/** POW2[n] = 2^n, for the bit loops (a table is much faster than 2 ** n). */
+/** POW2[n] = 2^n, for rounding increments (a table is much faster than 2 ** n). */
 const POW2: readonly number[] = Array.from({ length: 66 }, (_, n) => 2 ** n);
 
 export class Num {
@@ -58,38 +61,41 @@ export class Num {
 
 // ---- The working significand H:L:X and its helpers ----------------------
 
-let H = 0, L = 0, X = 0;
+/** H, L, X: in a typed array, because a module-level variable holding a
+ *  value beyond the small-integer range (a uint32 >= 2^31) is boxed by V8
+ *  on every write, which made every operation allocate. */
+const W = new Float64Array(3);
 
 /** Shift H:L:X right by n, ORing every bit shifted out into bit 0 of X. */
 function shrJam(n: number): void {
   if (n <= 0) return;
-  if (n >= 96) { X = (H | L | X) !== 0 ? 1 : 0; H = 0; L = 0; return; }
-  while (n >= 32) { X = (L | (X !== 0 ? 1 : 0)) >>> 0; L = H; H = 0; n -= 32; }
+  if (n >= 96) { W[2] = (W[0] | W[1] | W[2]) !== 0 ? 1 : 0; W[0] = 0; W[1] = 0; return; }
+  while (n >= 32) { W[2] = (W[1] | (W[2] !== 0 ? 1 : 0)) >>> 0; W[1] = W[0]; W[0] = 0; n -= 32; }
   if (n === 0) return;
-  const sticky = (X << (32 - n)) !== 0 ? 1 : 0;
-  X = ((X >>> n) | (L << (32 - n)) | sticky) >>> 0;
-  L = ((L >>> n) | (H << (32 - n))) >>> 0;
-  H = H >>> n;
+  const sticky = (W[2] << (32 - n)) !== 0 ? 1 : 0;
+  W[2] = ((W[2] >>> n) | (W[1] << (32 - n)) | sticky) >>> 0;
+  W[1] = ((W[1] >>> n) | (W[0] << (32 - n))) >>> 0;
+  W[0] = W[0] >>> n;
 }
 
 /** Shift H:L:X left until bit 95 is set (it must be nonzero); returns the shift. */
 function normalizeHLX(): number {
   let n = 0;
-  while (H === 0) { H = L; L = X; X = 0; n += 32; }
-  const z = Math.clz32(H);
+  while (W[0] === 0) { W[0] = W[1]; W[1] = W[2]; W[2] = 0; n += 32; }
+  const z = Math.clz32(W[0]);
   if (z > 0) {
-    H = ((H << z) | (L >>> (32 - z))) >>> 0;
-    L = ((L << z) | (X >>> (32 - z))) >>> 0;
-    X = (X << z) >>> 0;
+    W[0] = ((W[0] << z) | (W[1] >>> (32 - z))) >>> 0;
+    W[1] = ((W[1] << z) | (W[2] >>> (32 - z))) >>> 0;
+    W[2] = (W[2] << z) >>> 0;
   }
   return n + z;
 }
 
 /** Normalize a finite nonzero Num in place (denormal sources). */
 function normalizeNum(a: Num): void {
-  H = a.hi; L = a.lo; X = 0;
+  W[0] = a.hi; W[1] = a.lo; W[2] = 0;
   const n = normalizeHLX();
-  a.hi = H; a.lo = L; a.e -= n;
+  a.hi = W[0]; a.lo = W[1]; a.e -= n;
 }
 
 // ---- Unpacking from memory and register formats ------------------------
@@ -174,28 +180,31 @@ export function extSE(a: Num): number {
   }
 }
 
-/** Pack a Num already rounded to double into two words; returns the high word, low in packedLo. */
+/** Pack a Num already rounded to double into two words; returns the high word, low in packedLo.
+ *  The words are int32 (memory writes take either): a uint32 >= 2^31 returned
+ *  or held in a module-level variable would be boxed. */
 export let packedLo = 0;
 export function packDouble(a: Num): number {
   const s = a.s << 31;
   let exp: number;
   switch (a.cls) {
-    case ZERO: packedLo = 0; return s >>> 0;
-    case INF: packedLo = 0; return (s | 0x7FF00000) >>> 0;
+    case ZERO: packedLo = 0; return s;
+    case INF: packedLo = 0; return s | 0x7FF00000;
     case FINITE: exp = (a.hi & 0x80000000) ? a.e + 1023 : 0; break;
     default: exp = 0x7FF; break;   // NaN: keep the top 52 fraction bits
   }
-  packedLo = ((a.hi << 21) | (a.lo >>> 11)) >>> 0;
-  return (s | (exp << 20) | ((a.hi >>> 11) & 0xFFFFF)) >>> 0;
+  packedLo = (a.hi << 21) | (a.lo >>> 11);
+  return s | (exp << 20) | ((a.hi >>> 11) & 0xFFFFF);
 }
 
+/** Pack a Num already rounded to single into a word (int32, as packDouble). */
 export function packSingle(a: Num): number {
   const s = a.s << 31;
   switch (a.cls) {
-    case ZERO: return s >>> 0;
-    case INF: return (s | 0x7F800000) >>> 0;
-    case FINITE: return (s | (((a.hi & 0x80000000) ? a.e + 127 : 0) << 23) | ((a.hi >>> 8) & 0x7FFFFF)) >>> 0;
-    default: return (s | 0x7F800000 | ((a.hi >>> 8) & 0x7FFFFF)) >>> 0;
+    case ZERO: return s;
+    case INF: return s | 0x7F800000;
+    case FINITE: return s | (((a.hi & 0x80000000) ? a.e + 127 : 0) << 23) | ((a.hi >>> 8) & 0x7FFFFF);
+    default: return s | 0x7F800000 | ((a.hi >>> 8) & 0x7FFFFF);
   }
 }
 
@@ -212,7 +221,12 @@ function roundPack(s: number, e: number, prec: number, fmt: Format, rc: number, 
                    regDest: boolean, out: Num): number {
   let flags = 0;
   let tiny = false;
-  if (e < fmt.emin) {
+  if (e === fmt.emin - 1 && carriesOut(s, prec, rc)) {
+    // Tininess is detected after rounding (to `prec` bits, exponent
+    // unbounded): a value that rounds up to the smallest normal is not tiny,
+    // at any precision control (measured on the host).
+    shrJam(1); e = fmt.emin;
+  } else if (e < fmt.emin) {
     if (regDest && !(cw & UE)) {
       // Unmasked: deliver the wrapped exponent; beyond even that, zero.
       if (e + BIAS_ADJUST < fmt.emin) { out.setZero(s); return UE | PE; }
@@ -223,17 +237,17 @@ function roundPack(s: number, e: number, prec: number, fmt: Format, rc: number, 
   const d = 64 - prec;               // discarded bits of H:L (0, 11 or 40)
   let rbit: number, sticky: boolean, lsb: number;
   if (d === 0) {
-    rbit = X >>> 31; sticky = (X & 0x7FFFFFFF) !== 0; lsb = L & 1;
+    rbit = W[2] >>> 31; sticky = (W[2] & 0x7FFFFFFF) !== 0; lsb = W[1] & 1;
   } else if (d < 32) {
-    rbit = (L >>> (d - 1)) & 1; sticky = (L & ((1 << (d - 1)) - 1)) !== 0 || X !== 0; lsb = (L >>> d) & 1;
-    L = (L & ~((1 << d) - 1)) >>> 0;
+    rbit = (W[1] >>> (d - 1)) & 1; sticky = (W[1] & ((1 << (d - 1)) - 1)) !== 0 || W[2] !== 0; lsb = (W[1] >>> d) & 1;
+    W[1] = (W[1] & ~((1 << d) - 1)) >>> 0;
   } else {
     const dh = d - 32;
-    rbit = (H >>> (dh - 1)) & 1; sticky = (H & ((1 << (dh - 1)) - 1)) !== 0 || L !== 0 || X !== 0;
-    lsb = (H >>> dh) & 1;
-    H = (H & ~((1 << dh) - 1)) >>> 0; L = 0;
+    rbit = (W[0] >>> (dh - 1)) & 1; sticky = (W[0] & ((1 << (dh - 1)) - 1)) !== 0 || W[1] !== 0 || W[2] !== 0;
+    lsb = (W[0] >>> dh) & 1;
+    W[0] = (W[0] & ~((1 << dh) - 1)) >>> 0; W[1] = 0;
   }
-  X = 0;
+  W[2] = 0;
   const inexact = rbit !== 0 || sticky;
   let up = false;
   if (inexact) {
@@ -249,14 +263,14 @@ function roundPack(s: number, e: number, prec: number, fmt: Format, rc: number, 
   if (up) {
     flags |= C1;
     if (d < 32) {
-      L += POW2[d];
-      if (L >= TWO32) { L -= TWO32; H += 1; }
+      W[1] += POW2[d];
+      if (W[1] >= TWO32) { W[1] -= TWO32; W[0] += 1; }
     } else {
-      H += POW2[d - 32];
+      W[0] += POW2[d - 32];
     }
-    if (H >= TWO32) { H = 0x80000000; L = 0; e += 1; }
+    if (W[0] >= TWO32) { W[0] = 0x80000000; W[1] = 0; e += 1; }
   }
-  if (H === 0 && L === 0) {           // a denormal rounded down to zero
+  if (W[0] === 0 && W[1] === 0) {           // a denormal rounded down to zero
     out.setZero(s);
     return flags;
   }
@@ -278,13 +292,37 @@ function roundPack(s: number, e: number, prec: number, fmt: Format, rc: number, 
       return flags & ~C1;
     }
   }
-  out.cls = FINITE; out.s = s; out.e = e; out.hi = H >>> 0; out.lo = L >>> 0; out.den = false;
+  out.cls = FINITE; out.s = s; out.e = e; out.hi = W[0] >>> 0; out.lo = W[1] >>> 0; out.den = false;
   return flags;
+}
+
+/** Would rounding H:L:X to `prec` bits carry out of the significand (the kept
+ *  bits all ones, and rounding up)? */
+function carriesOut(s: number, prec: number, rc: number): boolean {
+  const d = 64 - prec;
+  let rbit: number, sticky: boolean;
+  if (d === 0) {
+    if (((W[0] & W[1]) >>> 0) !== 0xFFFFFFFF) return false;
+    rbit = W[2] >>> 31; sticky = (W[2] & 0x7FFFFFFF) !== 0;
+  } else if (d < 32) {
+    if (W[0] !== 0xFFFFFFFF || (W[1] >>> d) !== (0xFFFFFFFF >>> d)) return false;
+    rbit = (W[1] >>> (d - 1)) & 1; sticky = (W[1] & ((1 << (d - 1)) - 1)) !== 0 || W[2] !== 0;
+  } else {
+    const dh = d - 32;
+    if ((W[0] >>> dh) !== (0xFFFFFFFF >>> dh)) return false;
+    rbit = (W[0] >>> (dh - 1)) & 1; sticky = (W[0] & ((1 << (dh - 1)) - 1)) !== 0 || W[1] !== 0 || W[2] !== 0;
+  }
+  switch (rc) {
+    case RC_NEAREST: return rbit !== 0;   // the kept lsb is 1: a tie rounds up too
+    case RC_DOWN: return s === 1 && (rbit !== 0 || sticky);
+    case RC_UP: return s === 0 && (rbit !== 0 || sticky);
+    default: return false;
+  }
 }
 
 /** Round a finite Num to a destination format (fst m32/m64, or precision control). */
 export function roundTo(a: Num, prec: number, fmt: Format, rc: number, cw: number, regDest: boolean, out: Num): number {
-  H = a.hi; L = a.lo; X = 0;
+  W[0] = a.hi; W[1] = a.lo; W[2] = 0;
   return roundPack(a.s, a.e, prec, fmt, rc, cw, regDest, out);
 }
 
@@ -355,25 +393,25 @@ export function add(a: Num, b: Num, negB: boolean, prec: number, rc: number, cw:
   if (b.e > a.e || (b.e === a.e && ((b.hi >>> 0) > (a.hi >>> 0) || (b.hi === a.hi && (b.lo >>> 0) > (a.lo >>> 0))))) {
     big = b; small = a; sBig = sb; sSmall = a.s;
   }
-  H = small.hi; L = small.lo; X = 0;
+  W[0] = small.hi; W[1] = small.lo; W[2] = 0;
   shrJam(big.e - small.e);
   let e = big.e;
   if (sBig === sSmall) {
-    L += big.lo; H += big.hi;
-    if (L >= TWO32) { L -= TWO32; H += 1; }
-    if (H >= TWO32) {
-      H -= TWO32;
+    W[1] += big.lo; W[0] += big.hi;
+    if (W[1] >= TWO32) { W[1] -= TWO32; W[0] += 1; }
+    if (W[0] >= TWO32) {
+      W[0] -= TWO32;
       shrJam(1);
-      H = (H | 0x80000000) >>> 0;
+      W[0] = (W[0] | 0x80000000) >>> 0;
       e += 1;
     }
   } else {
     // big - small (magnitudes, big >= small)
-    let x = -X, l = big.lo - L, h = big.hi - H;
+    let x = -W[2], l = big.lo - W[1], h = big.hi - W[0];
     if (x < 0) { x += TWO32; l -= 1; }
     if (l < 0) { l += TWO32; h -= 1; }
-    H = h; L = l; X = x;
-    if (H === 0 && L === 0 && X === 0) {
+    W[0] = h; W[1] = l; W[2] = x;
+    if (W[0] === 0 && W[1] === 0 && W[2] === 0) {
       out.setZero(rc === RC_DOWN ? 1 : 0);
       return flags;
     }
@@ -383,29 +421,34 @@ export function add(a: Num, b: Num, negB: boolean, prec: number, rc: number, cw:
 }
 
 /** 64x64-bit significand product into H:L:X (top 96 bits, rest jammed); returns 1 if bit 127 set. */
-function mulSig(ah: number, al: number, bh: number, bl: number): number {
+function mulSig(a: Num, b: Num): number {
+  // Nums, not their words: a uint32 >= 2^31 passed to a call that is not inlined is boxed.
+  const ah = a.hi, al = a.lo, bh = b.hi, bl = b.lo;
+  // 16-bit digits; each column sum stays below 2^53. The carries use a
+  // multiplication by 2^-16 and floor (exact), not % and / (slow fmod).
   const a0 = al & 0xFFFF, a1 = al >>> 16, a2 = ah & 0xFFFF, a3 = ah >>> 16;
   const b0 = bl & 0xFFFF, b1 = bl >>> 16, b2 = bh & 0xFFFF, b3 = bh >>> 16;
+  const S = 1 / 65536;
   let c = a0 * b0;
-  const p0 = c % 65536; c = (c - p0) / 65536;
+  let q = Math.floor(c * S); const p0 = c - q * 65536; c = q;
   c += a0 * b1 + a1 * b0;
-  const p1 = c % 65536; c = (c - p1) / 65536;
+  q = Math.floor(c * S); const p1 = c - q * 65536; c = q;
   c += a0 * b2 + a1 * b1 + a2 * b0;
-  const p2 = c % 65536; c = (c - p2) / 65536;
+  q = Math.floor(c * S); const p2 = c - q * 65536; c = q;
   c += a0 * b3 + a1 * b2 + a2 * b1 + a3 * b0;
-  const p3 = c % 65536; c = (c - p3) / 65536;
+  q = Math.floor(c * S); const p3 = c - q * 65536; c = q;
   c += a1 * b3 + a2 * b2 + a3 * b1;
-  const p4 = c % 65536; c = (c - p4) / 65536;
+  q = Math.floor(c * S); const p4 = c - q * 65536; c = q;
   c += a2 * b3 + a3 * b2;
-  const p5 = c % 65536; c = (c - p5) / 65536;
+  q = Math.floor(c * S); const p5 = c - q * 65536; c = q;
   c += a3 * b3;
-  const p6 = c % 65536; const p7 = (c - p6) / 65536;
-  H = p7 * 65536 + p6; L = p5 * 65536 + p4; X = p3 * 65536 + p2;
-  if (p1 !== 0 || p0 !== 0) X = (X | 1) >>> 0;
-  if (H >= 0x80000000) return 1;
-  H = ((H << 1) | (L >>> 31)) >>> 0;
-  L = ((L << 1) | (X >>> 31)) >>> 0;
-  X = (X << 1) >>> 0;   // the jammed bit stays nonzero
+  q = Math.floor(c * S); const p6 = c - q * 65536; const p7 = q;
+  W[0] = p7 * 65536 + p6; W[1] = p5 * 65536 + p4; W[2] = p3 * 65536 + p2;
+  if (p1 !== 0 || p0 !== 0) W[2] = (W[2] | 1) >>> 0;
+  if (W[0] >= 0x80000000) return 1;
+  W[0] = ((W[0] << 1) | (W[1] >>> 31)) >>> 0;
+  W[1] = ((W[1] << 1) | (W[2] >>> 31)) >>> 0;
+  W[2] = (W[2] << 1) >>> 0;   // the jammed bit stays nonzero
   return 0;
 }
 
@@ -419,31 +462,68 @@ export function mul(a: Num, b: Num, prec: number, rc: number, cw: number, out: N
     out.setInf(s); return flags;
   }
   if (a.cls === ZERO || b.cls === ZERO) { out.setZero(s); return flags; }
-  const top = mulSig(a.hi, a.lo, b.hi, b.lo);
+  const top = mulSig(a, b);
   return flags | roundPack(s, a.e + b.e + top, prec, fmt, rc, cw, true, out);
 }
 
-/** Restoring division of significands: quotient of (rh:rl)/(bh:bl) for `bits`
- *  bits into H:L:X starting at bit 95, sticky from the remainder. Leaves the
- *  remainder in divRh:divRl. Requires b <= r < 2b on entry. */
-let divRh = 0, divRl = 0;
-function divBits(rh: number, rl: number, bh: number, bl: number, bits: number): void {
-  H = 0; L = 0; X = 0;
-  let w = 0;   // quotient bits, collected 32 at a time
-  for (let i = 0; i < bits; i++) {
-    let bit = 0;
-    if (rh > bh || (rh === bh && rl >= bl)) {
-      rl -= bl; rh -= bh;
-      if (rl < 0) { rl += TWO32; rh -= 1; }
-      bit = 1;
-    }
-    w = (w << 1) | bit;
-    if ((i & 31) === 31) { if (i < 32) H = w >>> 0; else if (i < 64) L = w >>> 0; else X = w >>> 0; w = 0; }
-    rh = rh * 2 + (rl >>> 31);
-    rl = (rl << 1) >>> 0;
+/*
+ * Division and square root work on 22-bit limbs held in doubles: a product
+ * of two limbs (< 2^44) and a sum of a few of them stay exact below 2^53, so
+ * a quotient or root digit of 22 bits can be estimated with one floating
+ * division (or Math.sqrt), and the remainder then formed exactly and the
+ * digit corrected by one. Three digits give the 66 bits the rounding needs.
+ */
+const B22 = 4194304, M22 = 0x3FFFFF;
+
+/**
+ * Significand quotient a/b (64-bit with the integer bit set; `dbl`: a
+ * doubled first, when a < b) into H:L:X: the integer bit at bit 95, 66
+ * fraction bits below it, the remainder jammed into the lowest bit.
+ */
+function divSig(a: Num, b: Num, dbl: boolean): void {
+  const ah = a.hi >>> 0, al = a.lo >>> 0, bh = b.hi >>> 0, bl = b.lo >>> 0;
+  // b = b2 2^44 + b1 2^22 + b0
+  const b0 = bl & M22, b1 = ((bl >>> 22) | ((bh & 0xFFF) << 10)) >>> 0, b2 = bh >>> 12;
+  let a0 = al & M22, a1 = ((al >>> 22) | ((ah & 0xFFF) << 10)) >>> 0, a2 = ah >>> 12;
+  if (dbl) {
+    a0 *= 2; a1 *= 2; a2 *= 2;
+    if (a0 >= B22) { a0 -= B22; a1 += 1; }
+    if (a1 >= B22) { a1 -= B22; a2 += 1; }
   }
-  if (bits & 31) X = (w << (32 - (bits & 31))) >>> 0;
-  divRh = rh; divRl = rl;
+  // The integer digit is 1: r = a - b, 0 <= r < b.
+  let r0 = a0 - b0, r1 = a1 - b1, r2 = a2 - b2;
+  if (r0 < 0) { r0 += B22; r1 -= 1; }
+  if (r1 < 0) { r1 += B22; r2 -= 1; }
+  const bd = (b2 * B22 + b1) * B22 + b0;
+  let q0 = 0, q1 = 0, q2 = 0;
+  for (let k = 0; k < 3; k++) {
+    // r = r * 2^22 - q b, q the next digit.
+    let r3 = r2; r2 = r1; r1 = r0; r0 = 0;
+    let q = Math.floor(((r3 * B22 + r2) * B22 + r1) * B22 / bd);
+    if (q > M22) q = M22;
+    r0 = -q * b0; r1 -= q * b1; r2 -= q * b2;
+    let c = Math.floor(r0 / B22); r0 -= c * B22; r1 += c;
+    c = Math.floor(r1 / B22); r1 -= c * B22; r2 += c;
+    c = Math.floor(r2 / B22); r2 -= c * B22; r3 += c;
+    while (r3 < 0) {   // the estimate was too big
+      q -= 1;
+      r0 += b0; r1 += b1; r2 += b2;
+      if (r0 >= B22) { r0 -= B22; r1 += 1; }
+      if (r1 >= B22) { r1 -= B22; r2 += 1; }
+      if (r2 >= B22) { r2 -= B22; r3 += 1; }
+    }
+    while (r3 > 0 || r2 > b2 || (r2 === b2 && (r1 > b1 || (r1 === b1 && r0 >= b0)))) {   // too small
+      q += 1;
+      r0 -= b0; r1 -= b1; r2 -= b2;
+      if (r0 < 0) { r0 += B22; r1 -= 1; }
+      if (r1 < 0) { r1 += B22; r2 -= 1; }
+      if (r2 < 0) { r2 += B22; r3 -= 1; }
+    }
+    if (k === 0) q0 = q; else if (k === 1) q1 = q; else q2 = q;
+  }
+  W[0] = (0x80000000 | (q0 << 9) | (q1 >>> 13)) >>> 0;
+  W[1] = (((q1 & 0x1FFF) << 19) | (q2 >>> 3)) >>> 0;
+  W[2] = (((q2 & 7) << 29) | ((r0 | r1 | r2) !== 0 ? 1 : 0)) >>> 0;
 }
 
 export function div(a: Num, b: Num, prec: number, rc: number, cw: number, out: Num): number {
@@ -462,13 +542,9 @@ export function div(a: Num, b: Num, prec: number, rc: number, cw: number, out: N
   }
   const flags = denormFlags(a, b);
   if (a.cls === ZERO) { out.setZero(s); return flags; }
-  let rh = a.hi, rl = a.lo, e = a.e - b.e;
-  if (rh < b.hi || (rh === b.hi && rl < b.lo)) {
-    rh = rh * 2 + (rl >>> 31); rl = (rl << 1) >>> 0; e -= 1;
-  }
-  divBits(rh, rl, b.hi, b.lo, 66);
-  if (divRh !== 0 || divRl !== 0) X = (X | 1) >>> 0;
-  return flags | roundPack(s, e, prec, EXT, rc, cw, true, out);
+  const small = (a.hi >>> 0) < (b.hi >>> 0) || (a.hi === b.hi && (a.lo >>> 0) < (b.lo >>> 0));
+  divSig(a, b, small);
+  return flags | roundPack(s, a.e - b.e - (small ? 1 : 0), prec, EXT, rc, cw, true, out);
 }
 
 export function sqrt(a: Num, prec: number, rc: number, cw: number, out: Num): number {
@@ -480,32 +556,74 @@ export function sqrt(a: Num, prec: number, rc: number, cw: number, out: Num): nu
   }
   if (a.s) { out.setIndefinite(); return IE; }
   const flags = a.den ? DE : 0;
-  // Radicand R*2^65 as xh:xl (xh may exceed 32 bits), R in [1,4).
-  const odd = a.e & 1;
-  const scale = odd ? 8 : 4;
-  let xh = a.hi * scale + Math.floor(a.lo / 2 ** (32 - (odd ? 3 : 2)));
-  let xl = (a.lo * scale) % TWO32;
-  let sh = 0, sl = 0, qh = 0, ql = 0;
-  for (let bit = 65; bit >= 0; bit--) {
-    const rh = bit >= 32 ? POW2[bit - 32] : 0, rl = bit >= 32 ? 0 : POW2[bit];
-    // t = s + r
-    let th = sh + rh, tl = sl + rl;
-    if (tl >= TWO32) { tl -= TWO32; th += 1; }
-    if (th < xh || (th === xh && tl <= xl)) {
-      sl = tl + rl; sh = th + rh;
-      if (sl >= TWO32) { sl -= TWO32; sh += 1; }
-      xl -= tl; xh -= th;
-      if (xl < 0) { xl += TWO32; xh -= 1; }
-      qh += rh; ql += rl;
-    }
-    xh = xh * 2 + (xl >= 0x80000000 ? 1 : 0);
-    xl = (xl * 2) % TWO32;
-  }
-  // q has 66 bits with the integer bit at bit 65.
-  H = Math.floor(qh / 4);
-  L = (((qh & 3) << 30) | (ql >>> 2)) >>> 0;
-  X = (((ql & 3) << 30) | ((xh !== 0 || xl !== 0) ? 1 : 0)) >>> 0;
+  sqrtSig(a, a.e & 1);
   return flags | roundPack(0, Math.floor(a.e / 2), prec, EXT, rc, cw, true, out);
+}
+
+/**
+ * Square root of the significand m of a (64 bits, integer bit set), doubled when
+ * `odd`, into H:L:X with the integer bit at bit 95 and 66 fraction bits:
+ * s = floor(sqrt(N)) for N = m 2^(67 + odd), found from Math.sqrt and one
+ * Newton step, then made exact (s^2 <= N < (s+1)^2) with 22-bit limbs; the
+ * remainder N - s^2 is jammed into the lowest bit.
+ */
+function sqrtSig(a: Num, odd: number): void {
+  const mh = a.hi >>> 0, ml = a.lo >>> 0;
+  // N = (m 2^(1+odd)) 2^66: limbs n5 n4 n3 (the rest zero).
+  const sh = 1 + odd;
+  let n3 = (ml << sh) & M22;
+  let n4 = ((ml >>> (22 - sh)) | (mh << (10 + sh))) & M22;
+  let n5 = (mh >>> (12 - sh));
+  // Estimate: s0 = sqrt(N) to 53 bits; its 22-bit limbs (s0 is a multiple of 2^13).
+  const nd = ((n5 * B22 + n4) * B22 + n3) * 2 ** 66;
+  let est = Math.sqrt(nd);
+  // One Newton step on the exact residual: s = s0 + (N - s0^2) / (2 s0).
+  let s2 = Math.floor(est / 2 ** 44), rest = est - s2 * 2 ** 44;
+  let s1 = Math.floor(rest / B22), s0 = rest - s1 * B22;
+  residual(n5, n4, n3, s2, s1, s0);
+  est = Math.floor((((R5 * B22 + R4) * B22 + R3) * B22 + R2) * 2 ** 44 / (2 * est));
+  s0 += est;
+  let c = Math.floor(s0 / B22); s0 -= c * B22; s1 += c;
+  c = Math.floor(s1 / B22); s1 -= c * B22; s2 += c;
+  residual(n5, n4, n3, s2, s1, s0);
+  // Now within one or two of the root: adjust until 0 <= N - s^2 <= 2s.
+  while (R5 < 0) {
+    // s -= 1: r += 2s - 1 (with the old s)
+    addTwoS(s2, s1, s0, 1, -1);
+    s0 -= 1; if (s0 < 0) { s0 += B22; s1 -= 1; if (s1 < 0) { s1 += B22; s2 -= 1; } }
+  }
+  for (;;) {
+    // While N - (s+1)^2 = r - 2s - 1 >= 0: s += 1.
+    const p0 = R0, p1 = R1, p2 = R2, p3 = R3, p4 = R4, p5 = R5;
+    addTwoS(s2, s1, s0, -1, -1);
+    if (R5 < 0) { R0 = p0; R1 = p1; R2 = p2; R3 = p3; R4 = p4; R5 = p5; break; }
+    s0 += 1; if (s0 >= B22) { s0 -= B22; s1 += 1; if (s1 >= B22) { s1 -= B22; s2 += 1; } }
+  }
+  // s has 66 bits: s2 (22 bits with the integer bit at its top), s1, s0.
+  W[0] = ((s2 << 10) | (s1 >>> 12)) >>> 0;
+  W[1] = (((s1 & 0xFFF) << 20) | (s0 >>> 2)) >>> 0;
+  W[2] = (((s0 & 3) << 30) | ((R5 | R4 | R3 | R2 | R1 | R0) !== 0 ? 1 : 0)) >>> 0;
+}
+
+/** The residual N - s^2 in normalized 22-bit limbs R5..R0 (R5 may be negative). */
+let R5 = 0, R4 = 0, R3 = 0, R2 = 0, R1 = 0, R0 = 0;
+function residual(n5: number, n4: number, n3: number, s2: number, s1: number, s0: number): void {
+  settle(-(s0 * s0), -2 * s0 * s1, -(2 * s0 * s2 + s1 * s1), n3 - 2 * s1 * s2, n4 - s2 * s2, n5);
+}
+
+/** Carry limbs r0..r4 into the next, so each is in [0, 2^22), into R0..R5. */
+function settle(r0: number, r1: number, r2: number, r3: number, r4: number, r5: number): void {
+  let c = Math.floor(r0 / B22); r0 -= c * B22; r1 += c;
+  c = Math.floor(r1 / B22); r1 -= c * B22; r2 += c;
+  c = Math.floor(r2 / B22); r2 -= c * B22; r3 += c;
+  c = Math.floor(r3 / B22); r3 -= c * B22; r4 += c;
+  c = Math.floor(r4 / B22); r4 -= c * B22; r5 += c;
+  R5 = r5; R4 = r4; R3 = r3; R2 = r2; R1 = r1; R0 = r0;
+}
+
+/** R += sign * 2s + one, renormalized. */
+function addTwoS(s2: number, s1: number, s0: number, sign: number, one: number): void {
+  settle(R0 + sign * 2 * s0 + one, R1 + sign * 2 * s1, R2 + sign * 2 * s2, R3, R4, R5);
 }
 
 // ---- Comparison -----------------------------------------------------------
@@ -542,25 +660,26 @@ export function compare(a: Num, b: Num, quiet: boolean): number {
 
 // ---- Integers -------------------------------------------------------------
 
-/** Integer magnitude produced by roundToInt. */
-export let intHi = 0, intLo = 0;
+/** Integer magnitude produced by roundToInt: INT[0] high word, INT[1] low
+ *  (uint32 values, in a typed array so that they are not boxed). */
+export const INT = new Float64Array(2);
 
 /**
  * Round a finite Num to an integer with `rc`, leaving the magnitude in
- * intHi:intLo. Returns PE and C1 flags, or -1 if the magnitude needs more
+ * INT. Returns PE and C1 flags, or -1 if the magnitude needs more
  * than 64 bits.
  */
 export function roundToInt(a: Num, rc: number): number {
-  if (a.cls === ZERO) { intHi = 0; intLo = 0; return 0; }
+  if (a.cls === ZERO) { INT[0] = 0; INT[1] = 0; return 0; }
   if (a.e >= 64) return -1;
-  H = a.hi; L = a.lo; X = 0;
+  W[0] = a.hi; W[1] = a.lo; W[2] = 0;
   if (a.e < 63) shrJam(63 - a.e);
-  const rbit = X >>> 31, sticky = (X & 0x7FFFFFFF) !== 0;
+  const rbit = W[2] >>> 31, sticky = (W[2] & 0x7FFFFFFF) !== 0;
   let flags = 0, up = false;
   if (rbit || sticky) {
     flags |= PE;
     switch (rc) {
-      case RC_NEAREST: up = rbit !== 0 && (sticky || (L & 1) !== 0); break;
+      case RC_NEAREST: up = rbit !== 0 && (sticky || (W[1] & 1) !== 0); break;
       case RC_DOWN: up = a.s === 1; break;
       case RC_UP: up = a.s === 0; break;
       default: up = false;
@@ -568,10 +687,10 @@ export function roundToInt(a: Num, rc: number): number {
   }
   if (up) {
     flags |= C1;
-    L += 1;
-    if (L >= TWO32) { L = 0; H += 1; if (H >= TWO32) return -1; }
+    W[1] += 1;
+    if (W[1] >= TWO32) { W[1] = 0; W[0] += 1; if (W[0] >= TWO32) return -1; }
   }
-  intHi = H >>> 0; intLo = L >>> 0;
+  INT[0] = W[0] >>> 0; INT[1] = W[1] >>> 0;
   return flags;
 }
 
@@ -585,8 +704,8 @@ export function roundInt(a: Num, rc: number, out: Num): number {
   const flags = a.den ? DE : 0;
   if (a.e >= 63) { out.copy(a); out.den = false; return flags; }
   const f = roundToInt(a, rc);
-  if (intHi === 0 && intLo === 0) { out.setZero(a.s); return flags | f; }
-  unpackInt(a.s === 1, intHi, intLo, out);
+  if (INT[0] === 0 && INT[1] === 0) { out.setZero(a.s); return flags | f; }
+  unpackInt(a.s === 1, INT[0] | 0, INT[1] | 0, out);
   return flags | f;
 }
 
@@ -607,14 +726,72 @@ export function scale(a: Num, b: Num, rc: number, cw: number, out: Num): number 
     out.setZero(a.s); return flags;
   }
   if (a.cls === ZERO || a.cls === INF) { out.copy(a); out.den = false; return flags; }
+  // Scaling by a zero leaves a denormal as it is, without underflow even
+  // when that is unmasked (measured; a scale that truncates to 0 does not).
+  if (b.cls === ZERO) return flags | roundTo(a, 64, EXT, RC_NEAREST, cw | UE, true, out);
   // trunc(b), clamped: anything beyond +-2^20 over/underflows the same way.
   let n = 0;
   if (b.cls === FINITE && b.e >= 0) {
     n = b.e > 20 ? 1 << 20 : Math.floor((b.hi >>> 0) / 2 ** (31 - b.e));
     if (b.s) n = -n;
   }
-  H = a.hi; L = a.lo; X = 0;
+  W[0] = a.hi; W[1] = a.lo; W[2] = 0;
   return flags | roundPack(a.s, a.e + n, 64, EXT, rc, cw, true, out);
+}
+
+/** The remainder of remSig as two words, held as int32 (a uint32 would be boxed). */
+let RH = 0, RL = 0;
+
+/**
+ * floor(a * 2^d / b) mod 8 for significands a, b (integer bits set) and
+ * 0 <= d < 64; the remainder (< b) in RH:RL. Digits of up to 22 bits, each
+ * estimated with a floating division and corrected on 22-bit limbs.
+ */
+function remSig(a: Num, b: Num, d: number): number {
+  const bh = b.hi >>> 0, bl = b.lo >>> 0, ah = a.hi >>> 0, al = a.lo >>> 0;
+  const b0 = bl & M22, b1 = ((bl >>> 22) | ((bh & 0xFFF) << 10)) >>> 0, b2 = bh >>> 12;
+  let r0 = al & M22, r1 = ((al >>> 22) | ((ah & 0xFFF) << 10)) >>> 0, r2 = ah >>> 12, r3 = 0;
+  const bd = (b2 * B22 + b1) * B22 + b0;
+  let q = 0;
+  if (r2 > b2 || (r2 === b2 && (r1 > b1 || (r1 === b1 && r0 >= b0)))) {
+    q = 1;
+    r0 -= b0; r1 -= b1; r2 -= b2;
+    if (r0 < 0) { r0 += B22; r1 -= 1; }
+    if (r1 < 0) { r1 += B22; r2 -= 1; }
+  }
+  for (let left = d; left > 0;) {
+    const c = left > 22 ? 22 : left, f = 2 ** c;
+    left -= c;
+    // r = r * 2^c - t b, t the next digit (t < 2^c since r < b).
+    r0 *= f; r1 *= f; r2 *= f;
+    let k = Math.floor(r0 / B22); r0 -= k * B22; r1 += k;
+    k = Math.floor(r1 / B22); r1 -= k * B22; r2 += k;
+    k = Math.floor(r2 / B22); r2 -= k * B22; r3 = k;
+    let t = Math.floor(((r3 * B22 + r2) * B22 + r1) * B22 / bd);
+    if (t > f - 1) t = f - 1;
+    r0 -= t * b0; r1 -= t * b1; r2 -= t * b2;
+    k = Math.floor(r0 / B22); r0 -= k * B22; r1 += k;
+    k = Math.floor(r1 / B22); r1 -= k * B22; r2 += k;
+    k = Math.floor(r2 / B22); r2 -= k * B22; r3 += k;
+    while (r3 < 0) {
+      t -= 1;
+      r0 += b0; r1 += b1; r2 += b2;
+      if (r0 >= B22) { r0 -= B22; r1 += 1; }
+      if (r1 >= B22) { r1 -= B22; r2 += 1; }
+      if (r2 >= B22) { r2 -= B22; r3 += 1; }
+    }
+    while (r3 > 0 || r2 > b2 || (r2 === b2 && (r1 > b1 || (r1 === b1 && r0 >= b0)))) {
+      t += 1;
+      r0 -= b0; r1 -= b1; r2 -= b2;
+      if (r0 < 0) { r0 += B22; r1 -= 1; }
+      if (r1 < 0) { r1 += B22; r2 -= 1; }
+      if (r2 < 0) { r2 += B22; r3 -= 1; }
+    }
+    q = (q * (f % 8) + t) & 7;
+  }
+  RH = (r2 << 12) | (r1 >>> 10);
+  RL = ((r1 & 0x3FF) << 22) | r0;
+  return q & 7;
 }
 
 /**
@@ -632,6 +809,9 @@ export function remainder(a: Num, b: Num, nearest: boolean, rc: number, cw: numb
   const flags = denormFlags(a, b);
   remQuot = 0;
   let d = a.e - b.e;
+  // A remainder by infinity is the dividend as it is: a denormal one signals
+  // no underflow, even unmasked (measured), unlike the other pass-throughs.
+  if (b.cls === INF && a.cls === FINITE) return flags | roundTo(a, 64, EXT, RC_NEAREST, cw | UE, true, out);
   if (a.cls === ZERO || b.cls === INF || d < -1 || (d === -1 && !nearest)) return flags | passThrough(a, cw, out);
   if (d === -1) {
     // fprem1 with |b|/2 <= |a| < |b|: the quotient rounds to 1 when 2|a| > |b|
@@ -643,7 +823,7 @@ export function remainder(a: Num, b: Num, nearest: boolean, rc: number, cw: numb
     if (nl >= TWO32) { nl -= TWO32; nh += 1; }
     if (nl < 0) { nl += TWO32; nh -= 1; }
     remQuot = 1;
-    H = nh; L = nl; X = 0;
+    W[0] = nh; W[1] = nl; W[2] = 0;
     return flags | roundPack(a.s ^ 1, a.e - normalizeHLX(), 64, EXT, rc, cw, true, out);
   }
   let eb = b.e;
@@ -655,33 +835,26 @@ export function remainder(a: Num, b: Num, nearest: boolean, rc: number, cw: numb
     d = n;
     nearest = false;
   }
-  // Restoring division of a's significand * 2^d by b's: d+1 quotient bits;
-  // the remainder ends at b's scale.
-  let rh = a.hi, rl = a.lo, q = 0;
-  for (let i = 0; i <= d; i++) {
-    q = (q * 2) % 8;
-    if (rh > b.hi || (rh === b.hi && rl >= b.lo)) {
-      rl -= b.lo; rh -= b.hi;
-      if (rl < 0) { rl += TWO32; rh -= 1; }
-      q += 1;
-    }
-    if (i < d) { rh = rh * 2 + (rl >>> 31); rl = (rl << 1) >>> 0; }
-  }
-  let s = a.s;
+  // Long division of a's significand * 2^d by b's in digits of up to 22
+  // bits (d+1 quotient bits; only the last three are kept); the remainder
+  // ends at b's scale.
+  const q = remSig(a, b, d);
+  let rh = RH >>> 0, rl = RL >>> 0;
+  let s = a.s, qq = q;
   if (nearest) {
     // Round the quotient to nearest (ties to even): compare 2r with b.
     const r2h = rh * 2 + (rl >>> 31), r2l = (rl << 1) >>> 0;
     const gt = r2h > b.hi || (r2h === b.hi && r2l > b.lo);
     const eq = r2h === b.hi && r2l === b.lo;
-    if (gt || (eq && (q & 1))) {
+    if (gt || (eq && (qq & 1))) {
       let nl = b.lo - rl, nh = b.hi - rh;
       if (nl < 0) { nl += TWO32; nh -= 1; }
-      rh = nh; rl = nl; s ^= 1; q = (q + 1) % 8;
+      rh = nh; rl = nl; s ^= 1; qq = (qq + 1) % 8;
     }
   }
-  remQuot = q;
+  remQuot = qq;
   if (rh === 0 && rl === 0) { out.setZero(a.s); return flags; }
-  H = rh; L = rl; X = 0;
+  W[0] = rh; W[1] = rl; W[2] = 0;
   return flags | roundPack(s, eb - normalizeHLX(), 64, EXT, rc, cw, true, out);
 }
 
