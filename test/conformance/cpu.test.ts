@@ -101,8 +101,10 @@ describe('conformance: the core against the host CPU', function () {
         return [`${how}the core threw ${(e as Error).stack ?? e}`];
       }
     };
+    if (translated) translatedRuns++;
     return translated ? [...of(machine, ''), ...of(translating, 'translated: ')] : of(machine, '');
   }
+  let translatedRuns = 0;
 
   /**
    * Runs a group's cases in the core and fails with the first differences,
@@ -163,6 +165,15 @@ describe('conformance: the core against the host CPU', function () {
         hostOnly.push(`${c.text.replace(/ bytes .*/, '')} (host: ${vectorName(exp.vector, exp.err)})`);
         return false;
       });
+    });
+  });
+
+  describe('compiled regions', function () {
+    it('ran the translated cases as compiled wasm, not only in the interpreter', function () {
+      if (translatedRuns === 0) this.skip();
+      // Every case rewrites the one code page; "compile everything" compiles it afresh each time.
+      const compiled = translating.cpu.regions.compiled;
+      assert.ok(compiled >= translatedRuns / 2, `${compiled} regions compiled for ${translatedRuns} cases`);
     });
   });
 

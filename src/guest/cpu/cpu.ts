@@ -126,7 +126,8 @@ export class Cpu implements FlagState, MmuHost {
   /**
    * Interpreted runs of a block after which its page is compiled to a wasm
    * region (wasm/). High enough that code run once at boot is not compiled;
-   * tests set 1 to run everything through the compiler, Infinity for none.
+   * tests set 1 to run everything through the compiler (pages rewritten
+   * again and again included), Infinity for none.
    */
   compileAfter = 2000;
   /** The physical page of the region running now, or -1. */

@@ -41,6 +41,8 @@ export class Regions {
   private readonly st: Int32Array;
   /** Per physical page: times a write dropped code compiled from it. */
   private readonly rewrites: Uint8Array;
+  /** Per physical page: times it was compiled. */
+  private readonly compiles: Uint8Array;
   /** Page offset and instructions retired of the instruction a helper is working for (a fault's position). */
   private at = 0;
   private retired = 0;
@@ -48,6 +50,7 @@ export class Regions {
   constructor(private readonly cpu: Cpu) {
     this.st = cpu.state.i32;
     this.rewrites = new Uint8Array(Math.ceil(cpu.mem.size / 4096));
+    this.compiles = new Uint8Array(this.rewrites.length);
     this.slotOf = new Int32Array(this.rewrites.length).fill(-1);
     const dispatcher = new WebAssembly.Instance(new WebAssembly.Module(dispatcherBytes()), { e: { tab: this.table } });
     this.dispatch = dispatcher.exports.call as Dispatch;
@@ -94,10 +97,17 @@ export class Regions {
     const blk = cache.blk;
     const e = id * B.SIZE;
     const page = blk[e + B.PHYS] >>> 12;
-    if (blk[e + B.CSD] !== 1 || blk[e + B.PAGE2] >= 0 || this.rewrites[page] >= MAX_REWRITES) {
+    // compileAfter 1 is the tests' "compile everything": no page is spared.
+    const everything = this.cpu.compileAfter <= 1;
+    if (blk[e + B.CSD] !== 1 || blk[e + B.PAGE2] >= 0 || (!everything && this.rewrites[page] >= MAX_REWRITES)) {
       blk[e + B.HITS] = NEVER;
       return false;
     }
+    // A page whose blocks keep getting hot one by one (long kernel functions
+    // with paths taken now and then) would be compiled again for each: each
+    // recompile of a page waits for twice the runs of the one before.
+    const done = this.compiles[page];
+    if (!everything && done > 0 && blk[e + B.HITS] + 1 < this.cpu.compileAfter * 2 ** Math.min(done, 10)) return false;
     const ids: number[] = [];
     const blocks: RegionBlock[] = [];
     const seen = new Set<number>();
@@ -124,6 +134,7 @@ export class Regions {
       if (slot >= this.table.length) this.table.grow(this.table.length);
     }
     this.table.set(slot, instance.exports.run);
+    if (this.compiles[page] < 255) this.compiles[page]++;
     // The slot now runs the new function: blocks of the old region left out
     // of this one (a duplicate at the same offset won) must not call it with
     // their old entry numbers.
