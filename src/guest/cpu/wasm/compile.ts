@@ -354,6 +354,15 @@ class RegionWriter {
     this.linear((this.code[p + R.EA] >> 12) & 7, size, write, off, k);
   }
 
+  /**
+   * Push the memory operand of a read-modify-write, leaving LIN for the
+   * store: a writable data segment is readable, so the write check covers both.
+   */
+  private readForUpdate(p: number, size: number, off: number, k: number): void {
+    this.memOperand(p, size, true, off, k);
+    this.read(size, off, k);
+  }
+
   /** TLB hit test for LIN in the table whose address is in local `tab`; leaves E set. */
   private tlbHit(tab: number, size: number): void {
     const c = this.c;
@@ -872,9 +881,7 @@ class RegionWriter {
         const size = 1 << sc;
         const store = mem && kind !== 7;
         if (store) {
-          // A writable data segment is readable: one check covers the read and the store.
-          this.memOperand(p, size, true, off, k);
-          this.read(size, off, k);
+          this.readForUpdate(p, size, off, k);
         } else {
           this.readE(p, m, size, off, k);
         }
@@ -911,8 +918,7 @@ class RegionWriter {
       }
       case H.INC_Ev: case H.DEC_Ev: {
         if (mem) {
-          this.memOperand(p, 4, true, off, k);
-          this.read(4, off, k);
+          this.readForUpdate(p, 4, off, k);
         } else {
           this.reg(rm);
         }
@@ -976,27 +982,16 @@ class RegionWriter {
       }
       case H.IMUL_GvEv: case H.IMUL_GvEvI: {
         this.readE(p, m, 4, off, k);
-        c.op(Op.I64ExtendI32S);
         if (h === H.IMUL_GvEv) this.reg(g);
         else c.i32(imm);
-        c.op(Op.I64ExtendI32S);
-        c.op(Op.I64Mul);
-        c.set(P64);
-        c.get(P64);
-        c.op(Op.I32WrapI64);
-        c.tee(V);
+        this.multiply(true);
+        c.get(V);
         c.set(REG + g);
         c.get(V);
         c.op(Op.I64ExtendI32S);
         c.get(P64);
         c.op(Op.I64Ne);
-        c.tee(LC);
-        c.set(LB);
-        c.get(V);
-        c.set(LRES);
-        c.i32(L.RES | 2);
-        c.set(LOP);
-        this.lop = L.RES | 2;
+        this.productFlags();
         return true;
       }
       case H.CMOV:
@@ -1083,8 +1078,7 @@ class RegionWriter {
         return true;
       case H.NOT_Ev: case H.NEG_Ev:
         if (mem) {
-          this.memOperand(p, 4, true, off, k);
-          this.read(4, off, k);
+          this.readForUpdate(p, 4, off, k);
         } else {
           this.reg(rm);
         }
@@ -1142,8 +1136,7 @@ class RegionWriter {
           c.set(REG + g);
           return true;
         }
-        this.memOperand(p, 4, true, off, k);
-        this.read(4, off, k);
+        this.readForUpdate(p, 4, off, k);
         c.set(T2);
         this.reg(g);
         c.set(V);
@@ -1166,16 +1159,10 @@ class RegionWriter {
         c.set(REG + 5);
         return true;
       case H.MUL_Ev: case H.IMUL_Ev: {
-        const ext = h === H.MUL_Ev ? Op.I64ExtendI32U : Op.I64ExtendI32S;
         this.readE(p, m, 4, off, k);
-        c.op(ext);
         this.reg(0);
-        c.op(ext);
-        c.op(Op.I64Mul);
-        c.set(P64);
-        c.get(P64);
-        c.op(Op.I32WrapI64);
-        c.tee(V);
+        this.multiply(h === H.IMUL_Ev);
+        c.get(V);
         c.set(REG);
         c.get(P64);
         c.i64(32);
@@ -1193,13 +1180,7 @@ class RegionWriter {
           c.get(P64);
           c.op(Op.I64Ne);
         }
-        c.tee(LC);
-        c.set(LB);
-        c.get(V);
-        c.set(LRES);
-        c.i32(L.RES | 2);
-        c.set(LOP);
-        this.lop = L.RES | 2;
+        this.productFlags();
         return true;
       }
       case H.DIV_Ev: case H.IDIV_Ev: {
@@ -1330,11 +1311,29 @@ class RegionWriter {
       c.op(Op.I32Xor);
     }
     c.set(LB);
-    c.get(V);
-    c.set(LRES);
-    c.i32(L.RES | 2);
-    c.set(LOP);
-    this.lop = L.RES | 2;
+    this.setLazy(L.RES | 2, -1, -1, V);
+  }
+
+  /** P64 = the product of the two values on the stack (32 bits each, signed or not), V = its low half. */
+  private multiply(signed: boolean): void {
+    const c = this.c;
+    const ext = signed ? Op.I64ExtendI32S : Op.I64ExtendI32U;
+    c.set(T2);
+    c.op(ext);
+    c.get(T2);
+    c.op(ext);
+    c.op(Op.I64Mul);
+    c.tee(P64);
+    c.op(Op.I32WrapI64);
+    c.set(V);
+  }
+
+  /** A multiply's flags: CF = OF = the value on the stack, the other flags from the low half in V. */
+  private productFlags(): void {
+    const c = this.c;
+    c.tee(LC);
+    c.set(LB);
+    this.setLazy(L.RES | 2, -1, -1, V);
   }
 
   /** A direct jump to page offset `target` (which may lie outside the page). */

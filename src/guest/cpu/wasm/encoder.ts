@@ -162,19 +162,25 @@ export interface Func {
   body: Code;
 }
 
-/**
- * A module whose first defined function is exported as `run`, with imports
- * from module "e": the memory "mem" and the functions `imports` (in that
- * order, so they are function indices 0..n-1 and the module's own functions
- * follow from n).
- */
-export function moduleBytes(imports: { name: string; type: FuncType }[], funcs: Func[]): Uint8Array {
+/** An import from module "e": the memory, the function table, or a function of type `type`. */
+type Import = { name: string; kind: 'memory' | 'table' } | { name: string; kind: 'func'; type: number };
+
+/** A module: its types, imports, functions (each naming its type) and the one function it exports. */
+interface ModuleSpec {
+  types: FuncType[];
+  imports: Import[];
+  funcs: { type: number; locals: T[]; body: Code }[];
+  exportName: string;
+  /** Function index (imported functions first). */
+  exportIndex: number;
+}
+
+function encodeModule(spec: ModuleSpec): Uint8Array {
   const m = new Bytes();
   for (const b of [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]) m.byte(b);
-  const types = [...imports.map((i) => i.type), ...funcs.map((f) => f.type)];
   const ts = new Bytes();
-  ts.u32(types.length);
-  for (const t of types) {
+  ts.u32(spec.types.length);
+  for (const t of spec.types) {
     ts.byte(0x60);
     ts.u32(t.params.length);
     for (const p of t.params) ts.byte(p);
@@ -183,32 +189,38 @@ export function moduleBytes(imports: { name: string; type: FuncType }[], funcs: 
   }
   m.section(1, ts);
   const is = new Bytes();
-  is.u32(imports.length + 1);
-  is.name('e');
-  is.name('mem');
-  is.byte(0x02);
-  is.byte(0x00);
-  is.u32(0);
-  imports.forEach((imp, i) => {
+  is.u32(spec.imports.length);
+  for (const imp of spec.imports) {
     is.name('e');
     is.name(imp.name);
-    is.byte(0x00);
-    is.u32(i);
-  });
+    if (imp.kind === 'func') {
+      is.byte(0x00);
+      is.u32(imp.type);
+    } else {
+      // A memory, or a table of funcref (0x70); limits: no maximum, minimum 0.
+      if (imp.kind === 'memory') is.byte(0x02);
+      else {
+        is.byte(0x01);
+        is.byte(0x70);
+      }
+      is.byte(0x00);
+      is.u32(0);
+    }
+  }
   m.section(2, is);
   const fs = new Bytes();
-  fs.u32(funcs.length);
-  funcs.forEach((_, i) => fs.u32(imports.length + i));
+  fs.u32(spec.funcs.length);
+  for (const f of spec.funcs) fs.u32(f.type);
   m.section(3, fs);
   const es = new Bytes();
   es.u32(1);
-  es.name('run');
+  es.name(spec.exportName);
   es.byte(0x00);
-  es.u32(imports.length);
+  es.u32(spec.exportIndex);
   m.section(7, es);
   const cs = new Bytes();
-  cs.u32(funcs.length);
-  for (const f of funcs) {
+  cs.u32(spec.funcs.length);
+  for (const f of spec.funcs) {
     const fn = new Bytes();
     fn.u32(f.locals.length);
     for (const l of f.locals) {
@@ -225,6 +237,23 @@ export function moduleBytes(imports: { name: string; type: FuncType }[], funcs: 
 }
 
 /**
+ * A module whose first defined function is exported as `run`, with imports
+ * from module "e": the memory "mem" and the functions `imports` (in that
+ * order, so they are function indices 0..n-1 and the module's own functions
+ * follow from n).
+ */
+export function moduleBytes(imports: { name: string; type: FuncType }[], funcs: Func[]): Uint8Array {
+  const n = imports.length;
+  return encodeModule({
+    types: [...imports.map((i) => i.type), ...funcs.map((f) => f.type)],
+    imports: [{ name: 'mem', kind: 'memory' }, ...imports.map((imp, i) => ({ name: imp.name, kind: 'func' as const, type: i }))],
+    funcs: funcs.map((f, i) => ({ type: n + i, locals: f.locals, body: f.body })),
+    exportName: 'run',
+    exportIndex: n,
+  });
+}
+
+/**
  * The dispatcher: one exported function, call(slot, a, b, c) -> i32, that
  * calls entry `slot` of the imported table "e.tab" (functions of type
  * (i32, i32, i32) -> i32) with a, b, c. JS then calls every region through
@@ -232,37 +261,6 @@ export function moduleBytes(imports: { name: string; type: FuncType }[], funcs: 
  * export would go through its generic, slower path.
  */
 export function dispatcherBytes(): Uint8Array {
-  const m = new Bytes();
-  for (const b of [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]) m.byte(b);
-  const ts = new Bytes();
-  ts.u32(2);
-  for (const params of [[T.I32, T.I32, T.I32], [T.I32, T.I32, T.I32, T.I32]]) {
-    ts.byte(0x60);
-    ts.u32(params.length);
-    for (const p of params) ts.byte(p);
-    ts.u32(1);
-    ts.byte(T.I32);
-  }
-  m.section(1, ts);
-  const is = new Bytes();
-  is.u32(1);
-  is.name('e');
-  is.name('tab');
-  is.byte(0x01);
-  is.byte(0x70);
-  is.byte(0x00);
-  is.u32(0);
-  m.section(2, is);
-  const fs = new Bytes();
-  fs.u32(1);
-  fs.u32(1);
-  m.section(3, fs);
-  const es = new Bytes();
-  es.u32(1);
-  es.name('call');
-  es.byte(0x00);
-  es.u32(0);
-  m.section(7, es);
   const body = new Code();
   body.get(1);
   body.get(2);
@@ -271,14 +269,14 @@ export function dispatcherBytes(): Uint8Array {
   body.byte(0x11); // call_indirect type 0, table 0
   body.u32(0);
   body.u32(0);
-  const fn = new Bytes();
-  fn.u32(0);
-  fn.append(body);
-  fn.byte(Op.End);
-  const cs = new Bytes();
-  cs.u32(1);
-  cs.u32(fn.len);
-  cs.append(fn);
-  m.section(10, cs);
-  return m.bytes();
+  return encodeModule({
+    types: [
+      { params: [T.I32, T.I32, T.I32], results: [T.I32] },
+      { params: [T.I32, T.I32, T.I32, T.I32], results: [T.I32] },
+    ],
+    imports: [{ name: 'tab', kind: 'table' }],
+    funcs: [{ type: 1, locals: [], body }],
+    exportName: 'call',
+    exportIndex: 0,
+  });
 }
