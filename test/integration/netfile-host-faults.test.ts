@@ -22,6 +22,14 @@ interface Started {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** SIGKILL every peer still listed and wait for each to be gone. */
+async function killAll(peers: Started[]): Promise<void> {
+  for (const p of peers.splice(0)) {
+    p.child.kill('SIGKILL');
+    await p.exited;
+  }
+}
+
 function start(file: string, n: number): Started {
   const child = spawn(process.execPath, [PEER, file, macOf(n)], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
@@ -68,10 +76,7 @@ describe('netfile on a hostile host (tmpfs, truncation)', function () {
   });
 
   afterEach(async () => {
-    for (const p of peers.splice(0)) {
-      p.child.kill('SIGKILL');
-      await p.exited;
-    }
+    await killAll(peers);
     try {
       execFileSync('umount', [mnt]);
     } catch {
@@ -147,10 +152,7 @@ describe('netfile dead slots (item 9)', function () {
   });
 
   afterEach(async () => {
-    for (const p of peers.splice(0)) {
-      p.child.kill('SIGKILL');
-      await p.exited;
-    }
+    await killAll(peers);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 

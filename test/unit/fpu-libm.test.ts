@@ -11,30 +11,13 @@
  */
 import * as assert from 'assert';
 import { execFileSync } from 'child_process';
-import { createHash } from 'crypto';
-import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { Fpu } from '../../src/guest/cpu/fpu/fpu';
-import { FakeHost } from './fpu-oracle/harness';
+import { buildHelper, FakeHost } from './fpu-oracle/harness';
 import { Rng } from './fpu-oracle/cases';
 
 const SOURCE = path.resolve(__dirname, '../../../test/unit/fpu-oracle/x87-seq.c');
 const CASES = Number(process.env.FPU_LIBM_CASES ?? 2000);
-
-function build(): string | Error {
-  const src = fs.readFileSync(SOURCE);
-  const bin = path.join(os.tmpdir(), `lguest-x87-seq-${createHash('sha256').update(src).digest('hex').slice(0, 12)}`);
-  if (fs.existsSync(bin)) return bin;
-  try {
-    const tmp = `${bin}.${process.pid}`;
-    execFileSync('gcc', ['-m32', '-O1', '-o', tmp, SOURCE], { stdio: 'pipe' });
-    fs.renameSync(tmp, bin);
-    return bin;
-  } catch (e) {
-    return new Error(`cannot build x87-seq with gcc -m32: ${(e as Error).message}`);
-  }
-}
 
 // ST(0) = x, ST(1) = y on entry; the result in ST(0) is stored.
 const EXP2 = 'd9c0d9fcdce9d9c9d9f0d9e8dec1d9fdddd9';   // fld st0; frndint; fsub st1,st; fxch; f2xm1; fld1; faddp; fscale; fstp st1
@@ -73,7 +56,7 @@ function ours(seq: string, x: string, y: string, cw: number): string {
 
 describe('x87 libm-style sequences against the host CPU', function () {
   this.timeout(120000);
-  const bin = build();
+  const bin = buildHelper(SOURCE, 'x87-seq', 'x87-seq');
   const counts: string[] = [];
   after(() => { if (counts.length) console.log(`      doubles differing from the host: ${counts.join(', ')}`); });
   SEQS.forEach(([name, seq, gen], k) => {

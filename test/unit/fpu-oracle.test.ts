@@ -9,21 +9,10 @@
  */
 import * as assert from 'assert';
 import { X87_OPCODES, X87OpcodeInfo, x87Lookup, FPU_C1 } from '../../src/guest/cpu/fpu/fpu-opcodes';
-import { buildOracle, runOracle, runOurs, Case, Outcome } from './fpu-oracle/harness';
+import { buildOracle, ordinal, runOracle, runOurs, Case, Outcome } from './fpu-oracle/harness';
 import { Rng, makeCase, randomState } from './fpu-oracle/cases';
 
 const CASES_PER_ENTRY = Number(process.env.FPU_ORACLE_CASES ?? 300);
-/** Position of a finite 80-bit register image on the line of values (null for NaN, infinity). */
-function ordinal(b: Uint8Array, off: number): bigint | null {
-  const dv = new DataView(b.buffer, b.byteOffset);
-  const lo = dv.getUint32(off, true), hi = dv.getUint32(off + 4, true), se = dv.getUint16(off + 8, true);
-  const exp = se & 0x7FFF;
-  if (exp === 0x7FFF) return null;
-  const m = (BigInt(hi) << 32n) | BigInt(lo);
-  const k = exp === 0 ? m : (BigInt(exp - 1) << 63n) + m;
-  return se & 0x8000 ? -k : k;
-}
-
 /** Equal, or finite and at most one unit in the last place apart. */
 function regsClose(a: Uint8Array, b: Uint8Array, off: number): boolean {
   for (let i = 0; i < 10; i++) if (a[off + i] !== b[off + i]) {

@@ -26,20 +26,39 @@ export interface Outcome {
 
 const SOURCE = path.resolve(__dirname, '../../../../test/unit/fpu-oracle/x87-oracle.c');
 
-/** Build the oracle once per source version; returns its path, or an error text. */
-export function buildOracle(): string | Error {
-  const src = fs.readFileSync(SOURCE);
+/**
+ * Build a 32-bit C helper once per source version (gcc -m32); returns its
+ * path, or an error text naming `what`.
+ */
+export function buildHelper(source: string, name: string, what: string): string | Error {
+  const src = fs.readFileSync(source);
   const tag = createHash('sha256').update(src).digest('hex').slice(0, 12);
-  const bin = path.join(os.tmpdir(), `lguest-x87-oracle-${tag}`);
+  const bin = path.join(os.tmpdir(), `lguest-${name}-${tag}`);
   if (fs.existsSync(bin)) return bin;
   try {
     const tmp = `${bin}.${process.pid}`;
-    execFileSync('gcc', ['-m32', '-O1', '-o', tmp, SOURCE], { stdio: 'pipe' });
+    execFileSync('gcc', ['-m32', '-O1', '-o', tmp, source], { stdio: 'pipe' });
     fs.renameSync(tmp, bin);
     return bin;
   } catch (e) {
-    return new Error(`cannot build the x87 oracle with gcc -m32 (apt-get install gcc-multilib): ${(e as Error).message}`);
+    return new Error(`cannot build ${what} with gcc -m32 (apt-get install gcc-multilib): ${(e as Error).message}`);
   }
+}
+
+/** Build the oracle once per source version; returns its path, or an error text. */
+export function buildOracle(): string | Error {
+  return buildHelper(SOURCE, 'x87-oracle', 'the x87 oracle');
+}
+
+/** Position of a finite 80-bit register image on the line of values (sign-magnitude; null for NaN, infinity). */
+export function ordinal(b: Uint8Array, off: number): bigint | null {
+  const dv = new DataView(b.buffer, b.byteOffset);
+  const lo = dv.getUint32(off, true), hi = dv.getUint32(off + 4, true), se = dv.getUint16(off + 8, true);
+  const exp = se & 0x7FFF;
+  if (exp === 0x7FFF) return null;
+  const m = (BigInt(hi) << 32n) | BigInt(lo);
+  const k = exp === 0 ? m : (BigInt(exp - 1) << 63n) + m;
+  return se & 0x8000 ? -k : k;
 }
 
 const hex = (b: Uint8Array): string => (b.length ? Buffer.from(b).toString('hex') : '-');

@@ -12,7 +12,7 @@
  * direction of the 1-ulp differences by instruction, rounding and sign
  * (how the hardware's bias towards zero was found).
  */
-import { buildOracle, runOracle, runOurs, Case } from './harness';
+import { buildOracle, ordinal, runOracle, runOurs, Case } from './harness';
 import { Rng, Ext, putExt } from './cases';
 
 export interface UlpReport {
@@ -110,17 +110,6 @@ export function ulpCases(insn: Insn, n: number, seed: number): Case[] {
     out.push({ state: img, mem: new Uint8Array(0), insn: [0xD9, insn.modrm], eflags: 2 });
   }
   return out;
-}
-
-/** Position of an 80-bit value on the line of finite values (sign-magnitude), as a BigInt. */
-function ordinal(b: Uint8Array, off: number): bigint | null {
-  const dv = new DataView(b.buffer, b.byteOffset);
-  const lo = dv.getUint32(off, true), hi = dv.getUint32(off + 4, true), se = dv.getUint16(off + 8, true);
-  const exp = se & 0x7FFF;
-  if (exp === 0x7FFF) return null;
-  const m = (BigInt(hi) << 32n) | BigInt(lo);
-  const k = exp === 0 ? m : (BigInt(exp - 1) << 63n) + m;
-  return se & 0x8000 ? -k : k;
 }
 
 const hex = (b: Uint8Array, from: number, to: number): string => Buffer.from(b.subarray(from, to)).toString('hex');
